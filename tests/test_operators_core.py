@@ -17,6 +17,10 @@ def _diag(shape, dtype, seed=3):
     return ops.Diagonal(torch.randn(shape, generator=g, dtype=torch.complex128) + 0.5, dtype=dtype)
 
 
+def _gen(seed):
+    return torch.Generator().manual_seed(seed)
+
+
 def _cases(dtype):
     pf = _pf(dtype)
     d = _diag(pf.in_shape, dtype)
@@ -26,7 +30,7 @@ def _cases(dtype):
         "scaled": (0.3 - 2j) * pf,
         "sum": pf + 2.0 * pf,
         "restricted": pf.restrict(torch.arange(0, pf.size_out, 3)),
-        "restricted_composed": (pf @ d).restrict(torch.rand(pf.out_shape, generator=torch.Generator().manual_seed(1)) > 0.5),
+        "restricted_composed": (pf @ d).restrict(torch.rand(pf.out_shape, generator=_gen(1)) > 0.5),
         "adjoint_of_adjoint": pf.H.H,
         "adjoint": pf.H,
         "diagonal": d,

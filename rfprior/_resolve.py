@@ -1,0 +1,69 @@
+"""Turn the user's ``prior=`` / ``loss=`` arguments into objects plus their recorded settings."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+__all__ = ["resolve_loss", "resolve_prior"]
+
+
+def resolve_prior(
+    prior: str | torch.nn.Module | None, shape: tuple[int, ...], seed: int, kwargs: dict[str, Any] | None
+) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """Build a prior from a name (seeded) or accept a ready module; return it and its settings."""
+    from .engine import DEFAULTS
+
+    kwargs = dict(kwargs or {})
+    if prior is None:
+        prior = DEFAULTS["prior"]
+    if isinstance(prior, str):
+        from .priors import PRIORS, make_prior
+
+        if prior not in PRIORS:
+            raise ValueError(f"prior must be one of {sorted(PRIORS)}, got {prior!r}")
+        if len(shape) != 2:
+            raise ValueError(f"priors produce 2-D images; the operator's in_shape is {shape}")
+        net = make_prior(prior, tuple(shape), seed=seed, **kwargs)
+        return net, {"name": prior, **{k: _jsonable(v) for k, v in kwargs.items()}}
+    if isinstance(prior, torch.nn.Module):
+        if kwargs:
+            raise ValueError(f"prior_kwargs only apply to a prior given by name, got {sorted(kwargs)}")
+        if not hasattr(prior, "z"):
+            raise TypeError("prior module must have a fixed input buffer `z` (see rfprior.priors.Prior)")
+        cfg = getattr(prior, "config", {})
+        return prior, {"name": type(prior).__name__, **{k: _jsonable(v) for k, v in dict(cfg).items()}}
+    raise TypeError(f"prior must be a name or a torch.nn.Module, got {type(prior).__name__}")
+
+
+def resolve_loss(loss: str | Callable[..., torch.Tensor]) -> tuple[Callable[..., torch.Tensor], dict[str, Any]]:
+    """Build a loss from ``"mse"`` / ``"dsp"`` or accept a callable ``loss(pred, y, op)``."""
+    if isinstance(loss, str):
+        from .losses import DSPLoss, MSELoss
+
+        name = loss.lower()
+        if name == "mse":
+            return MSELoss(), {"name": "mse"}
+        if name == "dsp":
+            fn = DSPLoss(w_complex=1.0, w_amplitude=1.0, w_phase=1.0)
+            return fn, {"name": "dsp", **_public(fn)}
+        raise ValueError(f"loss must be 'mse', 'dsp' or a callable, got {loss!r}")
+    if callable(loss):
+        return loss, {"name": type(loss).__name__, **_public(loss)}
+    raise TypeError(f"loss must be a name or a callable, got {type(loss).__name__}")
+
+
+def _public(obj: object) -> dict[str, Any]:
+    return {k: _jsonable(v) for k, v in getattr(obj, "__dict__", {}).items() if not k.startswith("_")}
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, (str, int, float, bool)) or v is None:
+        return v
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, dict):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    return repr(v)

@@ -1,0 +1,28 @@
+"""Stopping rules: choose the iterate without ground truth.
+
+The first rule given to :func:`rfprior.reconstruct` decides; the others are
+recorded in the history (their statistic per iteration and their own choice).
+"""
+
+from .average import RunningAverage
+from .base import Decision, FitContext, FixedIterations, Monitor, StoppingRule
+from .discrepancy import Discrepancy
+from .holdout import HoldOut, split_indices
+from .sharpness import BlurSharpness, blur_measure, mlv_sharpness
+from .variance import WindowedVariance
+
+__all__ = [
+    "BlurSharpness",
+    "Decision",
+    "Discrepancy",
+    "FitContext",
+    "FixedIterations",
+    "HoldOut",
+    "Monitor",
+    "RunningAverage",
+    "StoppingRule",
+    "WindowedVariance",
+    "blur_measure",
+    "mlv_sharpness",
+    "split_indices",
+]

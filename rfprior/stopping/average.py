@@ -1,0 +1,41 @@
+r"""Running (exponential) average of the iterates.
+
+.. math:: \bar x_t = w\,\bar x_{t-1} + (1-w)\,x_t,\qquad \bar x_0 = x_0
+
+As a rule on its own it chooses the average at the end of the budget; combined
+with other rules (``stop=[Discrepancy(), RunningAverage()]``) the deciding rule
+picks the iteration and the returned image is the average at that iteration.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .base import Decision, FitContext, Monitor, StoppingRule
+
+__all__ = ["RunningAverage"]
+
+
+class RunningAverage(StoppingRule):
+    """Exponential average of outputs with weight ``weight`` (0.99 in the DIP paper)."""
+
+    name = "average"
+    averages = True
+
+    def __init__(self, weight: float = 0.99) -> None:
+        if not (isinstance(weight, (int, float)) and 0.0 <= weight < 1.0):
+            raise ValueError(f"RunningAverage: weight must lie in [0, 1), got {weight!r}")
+        self.weight = float(weight)
+
+    def start(self, ctx: FitContext) -> Monitor:
+        return _AverageMonitor(ctx.iterations)
+
+
+class _AverageMonitor(Monitor):
+    name = "average"
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def observe(self, iteration: int, image: torch.Tensor, misfit: float) -> Decision:
+        return Decision(statistic=None, candidate=True, stop=iteration + 1 >= self.n)

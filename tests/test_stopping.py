@@ -1,0 +1,156 @@
+"""Stopping rules driven directly with synthetic curves, and the σ estimators."""
+
+import math
+
+import pytest
+import torch
+
+import operators as ops
+from rfprior.noise import estimate_sigma, sigma_from_samples, sigma_mad
+from rfprior.stopping import (
+    BlurSharpness,
+    Discrepancy,
+    FitContext,
+    HoldOut,
+    WindowedVariance,
+    split_indices,
+)
+
+
+def _ctx(m=400, seed=0, sigma=None):
+    op = ops.PartialFourier(ops.variable_density_mask((32, 32), 1024 / m, seed=0))
+    y = torch.zeros(op.out_shape, dtype=op.dtype)
+    return FitContext(op=op, y=y, seed=seed, iterations=1000, sigma=sigma)
+
+
+def test_discrepancy_stops_at_first_crossing_of_synthetic_curve():
+    ctx = _ctx(sigma=0.1)
+    m, sigma = ctx.n_fit, 0.1
+    # misfit decays geometrically from 100 Mσ² towards 0.2 Mσ²: crosses τMσ² (τ = 1.5) at a known step
+    curve = [m * sigma**2 * (0.2 + 100 * 0.9**t) for t in range(200)]
+    expected = next(t for t, v in enumerate(curve) if v <= 1.5 * m * sigma**2)
+    mon = Discrepancy(tau=1.5).start(ctx)
+    img = torch.zeros(32, 32, dtype=torch.complex64)
+    stops = [t for t, v in enumerate(curve) if mon.observe(t, img, v).stop]
+    assert stops == [expected]
+    assert mon.summary()["sigma_source"] == "given to reconstruct"
+    assert mon.finish(199) is None
+
+
+def test_discrepancy_reports_when_never_reached():
+    mon = Discrepancy(sigma=0.1).start(_ctx())
+    img = torch.zeros(32, 32, dtype=torch.complex64)
+    assert not any(mon.observe(t, img, 1e6).stop for t in range(10))
+    assert "never reached" in mon.finish(9)
+
+
+@pytest.mark.parametrize("bad", [{"sigma": -1.0}, {"sigma": float("nan")}, {"tau": 0}])
+def test_discrepancy_bad_arguments(bad):
+    with pytest.raises(ValueError, match=next(iter(bad))):
+        Discrepancy(**bad)
+
+
+def test_holdout_split_is_exact_complement_and_seeded():
+    fit, val = split_indices(1000, 0.1, seed=3)
+    assert val.numel() == 100 and fit.numel() == 900
+    assert torch.equal(torch.sort(torch.cat((fit, val))).values, torch.arange(1000))
+    f2, v2 = split_indices(1000, 0.1, seed=3)
+    assert torch.equal(fit, f2) and torch.equal(val, v2)
+    assert not torch.equal(val, split_indices(1000, 0.1, seed=4)[1])
+    ctx = _ctx()
+    rule = HoldOut(fraction=0.2)
+    assert torch.equal(rule.fit_subset(ctx), rule.fit_subset(ctx))
+    with pytest.raises(ValueError, match="fraction"):
+        HoldOut(fraction=1.5)
+
+
+def test_holdout_picks_minimum_and_obeys_patience():
+    ctx = _ctx()
+    ctx.y = torch.randn(ctx.op.out_shape, dtype=ctx.op.dtype, generator=torch.Generator().manual_seed(0))
+    rule = HoldOut(fraction=0.25, patience=5)
+    ctx.fit_index = rule.fit_subset(ctx)
+    mon = rule.start(ctx)
+    target = ctx.op.adjoint(ctx.y)  # the least-squares image reproduces y on the sampled set
+    # images approach the target then move away: held-out loss has its minimum at t = 6
+    path = [target * (1 - abs(t - 6) / 10) for t in range(20)]
+    decisions = [mon.observe(t, img, 0.0) for t, img in enumerate(path)]
+    cands = [t for t, d in enumerate(decisions) if d.candidate]
+    stop = next(t for t, d in enumerate(decisions) if d.stop)
+    assert cands[-1] == 6 and stop == 11
+    # the statistic is exactly ½‖y_val − A_val x‖² on the complement of the fit set
+    val = torch.tensor(sorted(set(range(ctx.op.size_out)) - set(ctx.fit_index.tolist())))
+    ref = 0.5 * float(torch.linalg.vector_norm(ctx.op.forward(path[3])[val] - ctx.y[val]) ** 2)
+    assert math.isclose(decisions[3].statistic, ref, rel_tol=1e-5)
+
+
+def test_windowed_variance_minimum_exact_and_ema():
+    g = torch.Generator().manual_seed(0)
+    # noise amplitude shrinks until t = 60, then grows: the windowed variance is smallest around t ≈ 60
+    amp = [1.0 / (1 + t) if t < 60 else 1.0 / 61 + (t - 60) * 0.01 for t in range(200)]
+    imgs = [a * torch.randn(8, 8, dtype=torch.complex64, generator=g) for a in amp]
+    for rule in (WindowedVariance(window=10, patience=30), WindowedVariance(window=10, patience=30, ema=True)):
+        mon = rule.start(_ctx())
+        ds = [mon.observe(t, x, 0.0) for t, x in enumerate(imgs)]
+        best = max(t for t, d in enumerate(ds) if d.candidate)
+        assert 55 <= best <= 75, (rule, best)
+        assert next(t for t, d in enumerate(ds) if d.stop) == best + 30
+
+
+def test_windowed_variance_matches_direct_computation():
+    g = torch.Generator().manual_seed(1)
+    imgs = [torch.randn(5, 5, dtype=torch.complex64, generator=g) for _ in range(30)]
+    mon = WindowedVariance(window=7, patience=100).start(_ctx())
+    stats = [mon.observe(t, x, 0.0).statistic for t, x in enumerate(imgs)]
+    stack = torch.stack(imgs[-7:]).to(torch.complex128)
+    direct = float(((stack - stack.mean(0)).abs() ** 2).sum() / 7)
+    assert math.isclose(stats[-1], direct, rel_tol=1e-9)
+    assert stats[5] is None
+
+
+def test_blur_sharpness_stops_when_ratio_stabilises():
+    g = torch.Generator().manual_seed(2)
+    base = torch.rand(32, 32, generator=g)
+    mon = BlurSharpness(n=10, eps=0.01).start(_ctx())
+    # images converge: the ratio stabilises, so the rule stops once, and never before 2n iterations
+    ds = [mon.observe(t, base + torch.rand(32, 32, generator=g) / (1 + t), 0.0) for t in range(150)]
+    stops = [t for t, d in enumerate(ds) if d.stop]
+    assert len(stops) == 1 and stops[0] >= 19
+
+
+def test_blur_measure_orders_sharp_and_blurred():
+    from rfprior.stopping import blur_measure, mlv_sharpness
+
+    g = torch.Generator().manual_seed(0)
+    sharp = (torch.rand(48, 48, generator=g) > 0.5).double()
+    k = torch.ones(1, 1, 5, 5, dtype=torch.float64) / 25
+    blurred = torch.nn.functional.conv2d(sharp[None, None], k, padding=2)[0, 0]
+    assert blur_measure(blurred) > blur_measure(sharp)
+    assert mlv_sharpness(sharp) > mlv_sharpness(blurred)
+
+
+def test_sigma_from_noise_only_samples():
+    g = torch.Generator().manual_seed(0)
+    n = 0.3 * torch.randn(20000, dtype=torch.complex128, generator=g)  # per component σ = 0.3/√2
+    assert abs(sigma_from_samples(n) / (0.3 / math.sqrt(2)) - 1) < 0.03
+    assert abs(sigma_mad(n.reshape(100, 200)) / (0.3 / math.sqrt(2)) - 1) < 0.03
+
+
+@pytest.mark.parametrize("snr_db", [10.0, 20.0, 30.0])
+def test_sigma_estimate_partial_fourier_within_10_percent(snr_db):
+    n = 64
+    yy, xx = torch.meshgrid(torch.linspace(-1, 1, n), torch.linspace(-1, 1, n), indexing="ij")
+    x = ((xx / 0.7) ** 2 + (yy / 0.85) ** 2 < 1).to(torch.complex64) * torch.exp(1j * (xx + yy))
+    x = x + 0.5 * (((xx - 0.2) ** 2 + (yy + 0.1) ** 2) < 0.05)
+    # a band-limited object (1-pixel Gaussian resolution), as any imaging system delivers; a pixel-sharp
+    # staircase phantom puts signal at every k-space radius and biases every outer-k-space estimate upward
+    ky, kx = torch.meshgrid(torch.arange(n) - n // 2, torch.arange(n) - n // 2, indexing="ij")
+    blur = torch.exp(-2 * (math.pi / n) ** 2 * (kx**2 + ky**2))
+    x = ops.centered_ifft2(ops.centered_fft2(x.to(torch.complex64)) * blur)
+    op = ops.PartialFourier(ops.cartesian_mask((n, n), 4, seed=0))
+    clean = op.forward(x.to(torch.complex64))
+    sigma = math.sqrt(float(torch.linalg.vector_norm(clean) ** 2) / (2 * op.size_out) / 10 ** (snr_db / 10))
+    noise = torch.randn(op.out_shape, dtype=op.dtype, generator=torch.Generator().manual_seed(1))
+    y = clean + sigma * math.sqrt(2) * noise  # torch.randn complex has per-component variance 1/2
+    est, source = estimate_sigma(op, y)
+    assert source == "partial_fourier_outer_kspace"
+    assert abs(est / sigma - 1) < 0.10, (est, sigma)
