@@ -25,7 +25,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/operators.py
+	$(BIN)/python -m benchmarks.operators
 
 data: $(STAMP)
 	$(BIN)/python data/make_data.py

@@ -5,6 +5,8 @@ imports :mod:`rfprior`. Every operator is a :class:`LinearOperator` acting on na
 complex tensors with leading batch axes.
 """
 
+from . import arrays
+from .backpropagation import angle_weights, filtered_backpropagation, filtered_backpropagation_op
 from .base import (
     AdjointOperator,
     ComposedOperator,
@@ -20,9 +22,34 @@ from .complex import from_channels, to_channels
 from .elementary import Diagonal, Identity
 from .fourier import PartialFourier, centered_fft2, centered_ifft2
 from .masks import cartesian_mask, radial_mask, variable_density_mask
+from .mimo import SPEED_OF_LIGHT, MIMORadar
+from .nufft import NonUniformFourier2D
 from .testing import check_adjoint
+from .tomography import (
+    DiffractionTomography,
+    born_data,
+    index_to_object,
+    object_to_index,
+    refocus,
+    rytov_data,
+    unwrap_phase,
+)
 
 __all__ = [
+    "SPEED_OF_LIGHT",
+    "DiffractionTomography",
+    "MIMORadar",
+    "NonUniformFourier2D",
+    "angle_weights",
+    "arrays",
+    "born_data",
+    "filtered_backpropagation",
+    "filtered_backpropagation_op",
+    "index_to_object",
+    "object_to_index",
+    "refocus",
+    "rytov_data",
+    "unwrap_phase",
     "AdjointOperator",
     "ComposedOperator",
     "Diagonal",

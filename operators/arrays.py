@@ -38,6 +38,10 @@ __all__ = [
     "image_grid",
     "as_grid",
     "as_frequencies",
+    "principal_coordinate",
+    "hamming_taper",
+    "max_distance",
+    "antenna_on_grid",
 ]
 
 
@@ -182,6 +186,39 @@ def principal_coordinate(points: np.ndarray) -> np.ndarray:
     _, _, vt = np.linalg.svd(centred, full_matrices=False)
     axis = vt[0] if vt[0][np.argmax(np.abs(vt[0]))] > 0 else -vt[0]
     return centred @ axis
+
+
+def hamming_taper(u) -> np.ndarray:
+    """Hamming weights ``0.54 - 0.46 cos(2π s)`` at the positions ``u``, ``s = (u - min u)/(max u - min u)``.
+
+    Uniformly spaced ``u`` gives ``numpy.hamming(len(u))``; a single position (or
+    all equal) gives ones.
+    """
+    u = np.asarray(u, dtype=np.float64)
+    span = float(np.max(u) - np.min(u))
+    if span == 0.0:
+        return np.ones_like(u)
+    return 0.54 - 0.46 * np.cos(2.0 * np.pi * (u - np.min(u)) / span)
+
+
+def max_distance(x, z, antennas) -> float:
+    """Largest distance (m) between a pixel of the grid ``x × z`` and an antenna ``(N, 2)``.
+
+    The farthest point of a rectangle from any point is a corner, so only the
+    four grid corners are checked.
+    """
+    corners = np.array([(a, b) for a in (x[0], x[-1]) for b in (z[0], z[-1])], dtype=np.float64)
+    ant = np.asarray(antennas, dtype=np.float64)
+    return float(np.max(np.hypot(corners[:, None, 0] - ant[None, :, 0], corners[:, None, 1] - ant[None, :, 1])))
+
+
+def antenna_on_grid(x, z, antennas) -> int | None:
+    """Index of the first antenna that sits exactly on a pixel of the grid ``x × z``, else None."""
+    ant = np.asarray(antennas, dtype=np.float64)
+    on_x = (np.asarray(x)[:, None] == ant[None, :, 0]).any(axis=0)
+    on_z = (np.asarray(z)[:, None] == ant[None, :, 1]).any(axis=0)
+    hit = np.nonzero(on_x & on_z)[0]
+    return int(hit[0]) if hit.size else None
 
 
 def stepped_frequencies(f0: float, bandwidth: float, n: int) -> np.ndarray:

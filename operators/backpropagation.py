@@ -104,7 +104,7 @@ def filtered_backpropagation(
     pad = float(pad_factor)
     if not math.isfinite(pad) or pad < 1:
         raise ValueError(f"filtered_backpropagation: pad_factor must be ≥ 1, got {pad_factor}")
-    n_pad = max(n, int(math.ceil(pad * n)))
+    n_pad = max(n, math.ceil(pad * n))
     op = DiffractionTomography(
         angles, shape, wavelength, medium_index, pixel_size, detector_distance, n_pad,
         method=method, dtype=dtype, device=device if device is not None else t.device,

@@ -237,14 +237,14 @@ class LinearOperator:
             return self._opnorm_cache
         g = torch.Generator().manual_seed(seed)
         x = torch.randn(self.in_shape, generator=g, dtype=self.dtype).to(self.device)
-        x = x / torch.linalg.vector_norm(x)
+        x = x / _norm(x)
         lam = 0.0
         with torch.no_grad():
             for _ in range(iters):
                 v = self.normal(x)
-                new = float(torch.linalg.vector_norm(v))
-                if new == 0.0:
-                    lam = 0.0
+                new = _norm(v)
+                if new == 0.0 or not math.isfinite(new):
+                    lam = new if math.isfinite(new) else lam
                     break
                 x = v / new
                 if abs(new - lam) <= tol * new:
@@ -273,6 +273,14 @@ class LinearOperator:
             f"{type(self).__name__}(in_shape={self.in_shape}, out_shape={self.out_shape}, "
             f"dims={self.dims}, dtype={self.dtype}, device={self.device})"
         )
+
+
+def _norm(t: torch.Tensor) -> float:
+    """Euclidean norm as a Python float, safe against float32 under/overflow (physical units can be ~1e-13)."""
+    peak = float(t.abs().max()) if t.numel() else 0.0
+    if peak == 0.0 or not math.isfinite(peak):
+        return peak
+    return float(torch.linalg.vector_norm(t / peak)) * peak
 
 
 def _convert(value: Any, device: torch.device, dtype: torch.dtype) -> Any:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import torch
 
-from .base import LinearOperator
+from .base import LinearOperator, _norm
 
 __all__ = ["backproject", "cg_least_squares", "tv_reconstruct", "gradient2d", "divergence2d"]
 
@@ -86,18 +86,20 @@ def cg_least_squares(
     s = op.adjoint(r) - damping * x
     p = s.clone()
     gamma = _sqnorm(s)
-    gamma0 = gamma.clone()
+    gamma0 = gamma
     for k in range(iters):
         if float(gamma) <= (tol**2) * float(gamma0) or float(gamma) == 0.0:
             break
         q = op.forward(p)
         denom = _sqnorm(q) + damping * _sqnorm(p)
-        alpha = gamma / denom.clamp_min(torch.finfo(denom.dtype).tiny)
+        if denom == 0.0:
+            break
+        alpha = gamma / denom
         x = x + alpha * p
         r = r - alpha * q
         s = op.adjoint(r) - damping * x
         gamma_new = _sqnorm(s)
-        beta = gamma_new / gamma.clamp_min(torch.finfo(gamma.dtype).tiny)
+        beta = gamma_new / gamma
         p = s + beta * p
         gamma = gamma_new
         if callback is not None:
@@ -105,10 +107,11 @@ def cg_least_squares(
     return x
 
 
-def _sqnorm(t: torch.Tensor) -> torch.Tensor:
-    # A batch is solved as one block-diagonal least-squares problem, so the
-    # CG scalars are global; CGLS on the stacked system gives every member's solution.
-    return torch.linalg.vector_norm(t) ** 2
+def _sqnorm(t: torch.Tensor) -> float:
+    # A batch is solved as one block-diagonal least-squares problem, so the CG scalars are
+    # global; CGLS on the stacked system gives every member's solution. Python floats (float64)
+    # avoid float32 underflow for operators in physical units (‖A‖ ~ 1e-13 for diffraction tomography).
+    return _norm(t) ** 2
 
 
 def gradient2d(x: torch.Tensor) -> torch.Tensor:

@@ -4,6 +4,54 @@ Reconstruct ``x`` from complex measurements ``y = A x + n`` (MIMO radar, partial
 Fourier, diffraction tomography) by fitting an untrained network to the single
 measurement, pick the iterate without ground truth, and compare against classical
 backprojection. Physics lives in the separate :mod:`operators` package.
+
+>>> import rfprior, operators
+>>> op = operators.PartialFourier(operators.variable_density_mask((64, 64), 4, seed=0))
+>>> # result = rfprior.reconstruct(y, op, stop=[rfprior.Discrepancy(), rfprior.RunningAverage()])
 """
 
 __version__ = "0.1.0"
+
+from . import io, losses, metrics, priors, scenes, stopping
+from .engine import DEFAULTS, IterationState, reconstruct
+from .losses import DSPLoss, MSELoss
+from .metrics import fbc, nmse, psnr, ssim
+from .priors import make_prior
+from .result import Result
+from .stopping import (
+    BlurSharpness,
+    Discrepancy,
+    FixedIterations,
+    HoldOut,
+    RunningAverage,
+    StoppingRule,
+    WindowedVariance,
+)
+
+__all__ = [
+    "DEFAULTS",
+    "DSPLoss",
+    "MSELoss",
+    "BlurSharpness",
+    "Discrepancy",
+    "FixedIterations",
+    "HoldOut",
+    "IterationState",
+    "Result",
+    "RunningAverage",
+    "StoppingRule",
+    "WindowedVariance",
+    "__version__",
+    "fbc",
+    "io",
+    "losses",
+    "make_prior",
+    "metrics",
+    "nmse",
+    "priors",
+    "psnr",
+    "reconstruct",
+    "scenes",
+    "ssim",
+    "stopping",
+]

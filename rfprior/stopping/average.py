@@ -1,6 +1,12 @@
 r"""Running (exponential) average of the iterates.
 
-.. math:: \bar x_t = w\,\bar x_{t-1} + (1-w)\,x_t,\qquad \bar x_0 = x_0
+.. math:: \bar x_t = w_t\,\bar x_{t-1} + (1-w_t)\,x_t,\qquad
+          w_t = \min\big(w,\ 1 - \tfrac{1}{1 + 0.1\,t}\big),\qquad \bar x_0 = x_0
+
+The ramp makes the effective window about 10 % of the iterations run (tail
+averaging) until it reaches ``1/(1 − w)`` (100 iterations for ``w = 0.99``), so
+that a rule stopping after a few hundred iterations does not average in the
+untrained network's first outputs; for long runs it is the DIP paper's average.
 
 As a rule on its own it chooses the average at the end of the budget; combined
 with other rules (``stop=[Discrepancy(), RunningAverage()]``) the deciding rule

@@ -1,0 +1,246 @@
+"""The ``rfprior`` command (also ``python -m rfprior``).
+
+User errors (bad files, bad arguments, existing outputs) print one line to stderr
+and exit with status 2; an interrupted reconstruction (Ctrl-C or SIGTERM) saves the
+best result so far, marked as interrupted, and exits with status 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ["main"]
+
+MODALITIES = ("mimo", "partial_fourier", "diffraction_tomography")
+
+
+class UsageError(Exception):
+    """A problem the user can fix; reported in one line, exit status 2."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    p = argparse.ArgumentParser(
+        prog="rfprior",
+        description="Complex-valued RF imaging with untrained-network priors.",
+    )
+    p.add_argument("--version", action="version", version=f"rfprior {__version__}")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars, only results and errors")
+    p.add_argument("--debug", action="store_true", help="show full tracebacks for errors")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("simulate", help="write a simulated measurement file with /truth")
+    s.add_argument("modality", choices=MODALITIES)
+    s.add_argument("-o", "--output", required=True, type=Path, help="measurement file to write (.h5)")
+    s.add_argument("--size", type=int, default=64, help="image size in pixels (default 64)")
+    s.add_argument("--snr", type=float, default=20.0, help="SNR in dB (default 20)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--force", action="store_true", help="overwrite an existing output")
+
+    s = sub.add_parser("inspect", help="validate a measurement file and summarise it")
+    s.add_argument("input", type=Path)
+
+    for name, helptext in (
+        ("reconstruct", "reconstruct an image and write a result file"),
+        ("compare", "table of backprojection / CG / TV / priors on one file"),
+    ):
+        s = sub.add_parser(name, help=helptext)
+        s.add_argument("input", type=Path)
+        if name == "reconstruct":
+            s.add_argument("-o", "--output", required=True, type=Path, help="result file to write (.nc)")
+            s.add_argument("--prior", default=None, help="dip | deep_decoder | controlled | complex")
+            s.add_argument("--force", action="store_true", help="overwrite an existing output")
+            s.add_argument("--no-average", action="store_true", help="return the raw iterate, not the running average")
+            s.add_argument("--checkpoint", type=Path, default=None, help="save a checkpoint here periodically")
+            s.add_argument("--checkpoint-every", type=int, default=100, help="iterations between checkpoints")
+            s.add_argument("--resume", type=Path, default=None, help="continue from this checkpoint")
+        else:
+            s.add_argument("--priors", default=None, help="comma-separated priors (default: the default prior)")
+            s.add_argument("--json", type=Path, default=None, help="also write the table as JSON here")
+        s.add_argument("--loss", default="mse", choices=("mse", "dsp"))
+        s.add_argument("--stop", default="discrepancy", help="discrepancy | holdout | fixed | wmv | sharpness")
+        s.add_argument("--iterations", type=int, default=None, help="iteration budget")
+        s.add_argument("--lr", type=float, default=None, help="Adam step size")
+        s.add_argument("--sigma", type=float, default=None, help="noise σ per component (default: from file/estimate)")
+        s.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps …")
+        s.add_argument("--seed", type=int, default=0)
+
+    s = sub.add_parser("demo", help="run the demo on the bundled MIMO file (figures, result, summary)")
+    s.add_argument("--outdir", type=Path, default=Path("rfprior-demo"))
+    s.add_argument("--input", type=Path, default=None, help="measurement file (default: bundled data/mimo.h5)")
+    s.add_argument("--iterations", type=int, default=None)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--device", default=None)
+    s.add_argument("--force", action="store_true")
+    return p
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from .io import FormatError
+
+    return (UsageError, FormatError, FileNotFoundError, FileExistsError, IsADirectoryError, PermissionError,
+            ValueError, TypeError)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except _user_errors() as exc:
+        if args.debug:
+            raise
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        print(f"rfprior {args.command}: error: {msg}", file=sys.stderr)
+        return 2
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    return {
+        "simulate": _simulate,
+        "inspect": _inspect,
+        "reconstruct": _reconstruct,
+        "compare": _compare,
+        "demo": _demo,
+    }[args.command](args)
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from .scenes import simulate
+
+    if args.output.exists() and not args.force:
+        raise FileExistsError(f"{args.output} exists; pass --force to overwrite")
+    if args.size < 8:
+        raise UsageError(f"--size must be ≥ 8, got {args.size}")
+    if args.output.exists():
+        args.output.unlink()
+    ds = simulate(args.modality, size=args.size, snr_db=args.snr, seed=args.seed, path=args.output)
+    print(f"wrote {args.output}: {args.modality}, measurements {dict(ds['measurements'].sizes)}, SNR {args.snr:g} dB")
+    return 0
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    from .io import describe, load
+
+    print(describe(load(args.input), args.input))
+    return 0
+
+
+def _load_problem(args: argparse.Namespace):
+    import torch
+
+    from .io import load, operator_from
+
+    ds = load(args.input)
+    op, y = operator_from(ds, device=args.device)
+    truth = torch.as_tensor(ds["truth"].values) if "truth" in ds else None
+    sigma = args.sigma
+    return ds, op, y, truth, sigma
+
+
+def _reconstruct(args: argparse.Namespace) -> int:
+    from .engine import reconstruct
+    from .io import save_result
+    from .workflows import default_rules
+
+    if args.output.exists() and not args.force:
+        raise FileExistsError(f"{args.output} exists; pass --force to overwrite")
+    _, op, y, truth, sigma = _load_problem(args)
+    rules = default_rules(args.stop, sigma, average=not args.no_average)
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        res = reconstruct(
+            y,
+            op,
+            prior=args.prior,
+            loss=args.loss,
+            stop=rules,
+            iterations=args.iterations,
+            lr=args.lr,
+            seed=args.seed,
+            device=args.device,
+            sigma=sigma,
+            truth=truth,
+            progress=not args.quiet,
+            checkpoint=args.checkpoint,
+            checkpoint_every=args.checkpoint_every,
+            resume=args.resume,
+        )
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    from operators import backproject
+
+    bp = backproject(op, y, normalize=True)
+    save_result(args.output, res, backprojection=bp, source=str(args.input), force=args.force)
+    line = f"wrote {args.output}: iteration {res.chosen_iteration} ({res.stop_reason})"
+    if res.oracle_psnr is not None:
+        line += f"; PSNR {res.psnr_at(res.chosen_iteration):.2f} dB (oracle {res.oracle_psnr:.2f} dB)"
+    print(line)
+    if res.interrupted:
+        print("rfprior reconstruct: interrupted; the best result so far was saved", file=sys.stderr)
+        return 130
+    return 0
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from .workflows import compare, format_table
+
+    _, op, y, truth, sigma = _load_problem(args)
+    priors = tuple(p.strip() for p in args.priors.split(",")) if args.priors else (None,)
+    rows, _ = compare(
+        op,
+        y,
+        truth=truth,
+        sigma=sigma,
+        priors=priors,
+        loss=args.loss,
+        stop=args.stop,
+        iterations=args.iterations,
+        seed=args.seed,
+        device=args.device,
+        progress=not args.quiet,
+    )
+    print(format_table(rows, op.size_out, sigma=sigma))
+    if args.json is not None:
+        payload = [
+            {"method": r.method, "seconds": r.seconds, "misfit": r.misfit, "psnr": r.psnr, "ssim": r.ssim, **r.extra}
+            for r in rows
+        ]
+        args.json.write_text(json.dumps(payload, indent=2, default=str))
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from .workflows import run_demo
+
+    summary = run_demo(
+        args.outdir,
+        path=args.input,
+        iterations=args.iterations,
+        seed=args.seed,
+        device=args.device,
+        force=args.force,
+        progress=not args.quiet,
+    )
+    print(f"rfprior demo on {summary['input']}")
+    print(summary["table"])
+    print(f"stopping: {summary['stop_reason']}")
+    if summary["sigma_estimated"] is not None:
+        true = summary["sigma_true"]
+        print(f"noise σ estimated {summary['sigma_estimated']:.4g}" + (f" (true {true:.4g})" if true else ""))
+    print("files: " + ", ".join(summary["files"]))
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

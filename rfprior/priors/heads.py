@@ -1,0 +1,90 @@
+r"""Output heads: the last layer of a prior, from a real feature map to a complex image.
+
+A network body emits real features ``(B, C, H, W)``; the head turns them into a
+complex image ``(B, H, W)`` in the complex counterpart of the feature dtype.
+
+``"real_imag"``
+    A real 1×1 convolution to 2 channels ``(u, v)``; image ``u + i v``.
+``"amp_phase"``
+    A real 1×1 convolution to 2 channels ``(u, v)``; image ``softplus(u) · exp(i v)``.
+    The amplitude is smooth and non-negative with a non-vanishing gradient; the phase
+    is the raw channel in radians, unbounded (``exp(i·)`` wraps it), so no phase value
+    is harder to reach than another (a ``π·tanh`` phase saturates near ±π).
+``"complex"``
+    A native complex 1×1 convolution: complex weights ``w = w_r + i w_i`` (stored as
+    the real pair so that ``.double()``/``.half()`` and every optimiser treat them as
+    ordinary parameters) and a complex bias, applied to the features:
+    ``Σ_c w_c · f_c + b``. On a real feature map this is the same function class as
+    ``"real_imag"``; it differs in parametrisation and initialisation (circular complex
+    Gaussian weights, i.e. uniform phase and Rayleigh modulus). It is the natural head
+    of the natively complex :class:`~rfprior.priors.complex_net.ComplexDecoder`, whose
+    features are complex (there it acts on the real/imaginary feature pairs).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["HEADS", "OutputHead"]
+
+HEADS: tuple[str, ...] = ("real_imag", "complex", "amp_phase")
+
+
+class OutputHead(nn.Module):
+    """The output head ``kind`` on ``in_channels`` real features.
+
+    Parameters
+    ----------
+    in_channels : int
+        Number of feature channels ``C``.
+    kind : ``"real_imag" | "complex" | "amp_phase"``
+    bias : bool
+        Whether the 1×1 convolution has a bias.
+    gain : float, optional
+        Weight standard deviation ``gain / sqrt(C)`` per real output channel; ``None``
+        keeps PyTorch's default convolution initialisation (std ``1/sqrt(3C)``).
+
+    Shapes
+    ------
+    ``forward``: real ``(B, C, H, W)`` → complex ``(B, H, W)``.
+    """
+
+    def __init__(self, in_channels: int, kind: str, bias: bool = True, gain: float | None = None) -> None:
+        super().__init__()
+        if kind not in HEADS:
+            raise ValueError(f"head must be one of {HEADS}, got {kind!r}")
+        self.kind = kind
+        self.in_channels = int(in_channels)
+        std = (gain if gain is not None else 1.0 / math.sqrt(3.0)) / math.sqrt(self.in_channels)
+        if kind == "complex":
+            self.weight_real = nn.Parameter(torch.randn(1, self.in_channels, 1, 1) * std)
+            self.weight_imag = nn.Parameter(torch.randn(1, self.in_channels, 1, 1) * std)
+            if bias:
+                self.bias_real = nn.Parameter(torch.randn(1) * std)
+                self.bias_imag = nn.Parameter(torch.randn(1) * std)
+            else:
+                self.register_parameter("bias_real", None)
+                self.register_parameter("bias_imag", None)
+        else:
+            self.conv = nn.Conv2d(self.in_channels, 2, 1, bias=bias)
+            if gain is not None:
+                bound = math.sqrt(3.0) * std
+                nn.init.uniform_(self.conv.weight, -bound, bound)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        if self.kind == "complex":
+            weight = torch.cat((self.weight_real, self.weight_imag), dim=0)
+            bias = None if self.bias_real is None else torch.cat((self.bias_real, self.bias_imag))
+            out = F.conv2d(features, weight, bias)
+            return torch.complex(out[:, 0], out[:, 1])
+        out = self.conv(features)
+        if self.kind == "real_imag":
+            return torch.complex(out[:, 0], out[:, 1])
+        return torch.polar(F.softplus(out[:, 0]), out[:, 1])
+
+    def extra_repr(self) -> str:
+        return f"in_channels={self.in_channels}, kind={self.kind!r}"
