@@ -118,9 +118,7 @@ def _simulate(args: argparse.Namespace) -> int:
         raise FileExistsError(f"{args.output} exists; pass --force to overwrite")
     if args.size < 8:
         raise UsageError(f"--size must be ≥ 8, got {args.size}")
-    if args.output.exists():
-        args.output.unlink()
-    ds = simulate(args.modality, size=args.size, snr_db=args.snr, seed=args.seed, path=args.output)
+    ds = simulate(args.modality, size=args.size, snr_db=args.snr, seed=args.seed, path=args.output, force=args.force)
     print(f"wrote {args.output}: {args.modality}, measurements {dict(ds['measurements'].sizes)}, SNR {args.snr:g} dB")
     return 0
 

@@ -68,13 +68,13 @@ def sigma_range_bins(op: LinearOperator, y: torch.Tensor, margin: float = 0.15) 
     m) and the grid ``op.x``/``op.z`` (m). A Hann window along frequency suppresses
     target sidelobes; its noise gain ``mean(w²)`` is divided out.
     """
-    f = torch.as_tensor(op.frequencies).double().cpu().reshape(-1)
+    f = torch.tensor(op.frequencies, dtype=torch.float64).reshape(-1)
     nf = f.numel()
     if nf < 16:
         raise ValueError(f"sigma_range_bins: need ≥ 16 frequencies, got {nf}")
     df = float((f[-1] - f[0]) / (nf - 1))
-    tx, rx = torch.as_tensor(op.tx).double().cpu(), torch.as_tensor(op.rx).double().cpu()
-    gx, gz = torch.as_tensor(op.x).double().cpu(), torch.as_tensor(op.z).double().cpu()
+    tx, rx = torch.tensor(op.tx, dtype=torch.float64), torch.tensor(op.rx, dtype=torch.float64)
+    gx, gz = torch.tensor(op.x, dtype=torch.float64), torch.tensor(op.z, dtype=torch.float64)
     corners = torch.stack(torch.meshgrid(gx[[0, -1]], gz[[0, -1]], indexing="ij"), -1).reshape(-1, 2)
     pts = torch.cat((corners, torch.stack((gx.mean().expand(2), gz[[0, -1]]), -1)))
     dist = torch.cdist(tx, pts)[:, None, :] + torch.cdist(rx, pts)[None, :, :]

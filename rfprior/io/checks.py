@@ -9,9 +9,22 @@ import numpy as np
 
 from .errors import FormatError
 
-__all__ = ["Checker", "as_numpy"]
+__all__ = ["Checker", "as_numpy", "format_bytes", "MAX_FIELD_BYTES", "MAX_IMAGE_PIXELS"]
 
 MISSING = "nothing (the field is missing)"
+#: Largest dataset read from a file (bytes): refuses e.g. a tiny file declaring a huge chunked dataset.
+MAX_FIELD_BYTES = 4 * 2**30
+#: Largest image a file may describe: 2²⁷ pixels (≈ 11585², 1 GiB per complex64 copy).
+MAX_IMAGE_PIXELS = 2**27
+
+
+def format_bytes(n: float) -> str:
+    """``n`` bytes in words, e.g. ``"7.3 TiB"``."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if abs(n) < 1024 or unit == "PiB":
+            return f"{n:.3g} {unit}" if unit != "B" else f"{int(n)} bytes"
+        n /= 1024
+    return f"{n:.3g} PiB"  # pragma: no cover
 
 
 def as_numpy(value: Any) -> np.ndarray:
@@ -157,6 +170,17 @@ class Checker:
         if sorted(dims) != sorted(canonical):
             raise self.fail(f"{field}@dims", f"{list(dims)}", f"the axis names {list(canonical)} in any order")
         return np.transpose(arr, [dims.index(d) for d in canonical])
+
+    def image_size(self, field: str, shape: tuple[int, int]) -> None:
+        """Refuse an image too large to reconstruct, estimating the memory it would need."""
+        pixels = int(shape[0]) * int(shape[1])
+        if pixels > MAX_IMAGE_PIXELS:
+            raise self.fail(
+                field,
+                f"an image of {shape[0]}×{shape[1]} = {pixels:.3g} pixels, needing about "
+                f"{format_bytes(8 * pixels)} per complex64 copy (a reconstruction keeps many copies)",
+                f"at most {MAX_IMAGE_PIXELS} pixels ({format_bytes(8 * MAX_IMAGE_PIXELS)} per complex64 image)",
+            )
 
     def shape(self, field: str, arr: np.ndarray, expected: tuple[int, ...], names: str) -> None:
         if tuple(arr.shape) != tuple(expected):

@@ -22,6 +22,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from .checks import MAX_FIELD_BYTES, format_bytes
 from .errors import FormatError
 
 __all__ = ["open_hdf5", "read_attr", "read_array", "read_dims", "to_complex", "COMPLEX_AXIS_NAMES"]
@@ -93,6 +94,12 @@ def read_array(f: h5py.File, field: str, path: str | os.PathLike[str]) -> np.nda
         raise FormatError(path, field, "nothing (the field is missing)", "a dataset")
     if not isinstance(obj, h5py.Dataset):
         raise FormatError(path, field, f"a {type(obj).__name__}", "a dataset")
+    nbytes = int(np.prod(obj.shape, dtype=np.float64) * obj.dtype.itemsize) if obj.shape else 0
+    if nbytes > MAX_FIELD_BYTES:
+        raise FormatError(
+            path, field, f"a dataset of shape {obj.shape} needing {format_bytes(nbytes)} in memory",
+            f"at most {format_bytes(MAX_FIELD_BYTES)} per field",
+        )
     try:
         data = obj[()]
     except (OSError, ValueError, TypeError) as exc:

@@ -46,6 +46,45 @@ __all__ = ["load", "save_measurements", "operator_from", "FORMAT_VERSION"]
 FORMAT_VERSION = 1
 
 
+def _read_raw(p: Path) -> dict[str, Any]:
+    """The raw fields of measurement file ``p`` (format and modality checked), for :func:`validate`."""
+    chk = Checker(p)
+    with open_hdf5(p) as f:
+        fmt = read_attr(f, "rfprior_format")
+        if fmt is None:
+            raise chk.fail("@rfprior_format", MISSING, f"{FORMAT_VERSION} (the format version)")
+        if isinstance(fmt, bool) or not isinstance(fmt, (int, float, str)) or str(fmt).strip() not in ("1", "1.0"):
+            raise chk.fail(
+                "@rfprior_format", repr(fmt), f"{FORMAT_VERSION} (the only format version this rfprior reads)"
+            )
+        modality = check_modality(chk, read_attr(f, "modality"))
+        if "measurements" not in f:
+            raise chk.fail("/measurements", MISSING, "a complex dataset")
+        measurements = read_array(f, "/measurements", p)
+        dims = read_dims(f["measurements"], p, "/measurements")
+        group = f.get("geometry")
+        if not isinstance(group, h5py.Group):
+            raise chk.fail("/geometry", MISSING if group is None else "a dataset", "a group of geometry fields")
+        geometry = {
+            key: read_array(f, f"/geometry/{key}", p) for key in (*FIELDS[modality], "detector_size") if key in group
+        }
+        truth = truth_dims = None
+        if "truth" in f:
+            truth = read_array(f, "/truth", p)
+            truth_dims = read_dims(f["truth"], p, "/truth")
+        return {
+            "modality": modality,
+            "measurements": measurements,
+            "geometry": geometry,
+            "dims": dims,
+            "truth": truth,
+            "truth_dims": truth_dims,
+            "noise_sigma": read_attr(f, "noise_sigma"),
+            "snr_db": read_attr(f, "snr_db"),
+            "description": read_attr(f, "description", ""),
+        }
+
+
 def load(path: str | os.PathLike[str]) -> xr.Dataset:
     """Read and validate a measurement file.
 
@@ -73,42 +112,16 @@ def load(path: str | os.PathLike[str]) -> xr.Dataset:
         field, wrong shapes, non-finite values, bad frequencies or mask.
     """
     p = Path(path)
-    chk = Checker(p)
-    with open_hdf5(p) as f:
-        fmt = read_attr(f, "rfprior_format")
-        if fmt is None:
-            raise chk.fail("@rfprior_format", MISSING, f"{FORMAT_VERSION} (the format version)")
-        if isinstance(fmt, bool) or not isinstance(fmt, (int, float, str)) or str(fmt).strip() not in ("1", "1.0"):
-            raise chk.fail(
-                "@rfprior_format", repr(fmt), f"{FORMAT_VERSION} (the only format version this rfprior reads)"
-            )
-        modality = check_modality(chk, read_attr(f, "modality"))
-        if "measurements" not in f:
-            raise chk.fail("/measurements", MISSING, "a complex dataset")
-        measurements = read_array(f, "/measurements", p)
-        dims = read_dims(f["measurements"], p, "/measurements")
-        group = f.get("geometry")
-        if not isinstance(group, h5py.Group):
-            raise chk.fail("/geometry", MISSING if group is None else "a dataset", "a group of geometry fields")
-        geometry = {
-            key: read_array(f, f"/geometry/{key}", p) for key in (*FIELDS[modality], "detector_size") if key in group
-        }
-        truth = truth_dims = None
-        if "truth" in f:
-            truth = read_array(f, "/truth", p)
-            truth_dims = read_dims(f["truth"], p, "/truth")
-        rec = validate(
-            p,
-            modality,
-            measurements,
-            geometry,
-            dims=dims,
-            truth=truth,
-            truth_dims=truth_dims,
-            noise_sigma=read_attr(f, "noise_sigma"),
-            snr_db=read_attr(f, "snr_db"),
-            description=read_attr(f, "description", ""),
-        )
+    try:
+        raw = _read_raw(p)
+    except (FormatError, FileNotFoundError):
+        raise
+    except (OSError, RuntimeError, KeyError, TypeError, ValueError, UnicodeError) as exc:
+        # h5py reports corrupt metadata (overwritten or truncated bytes) with many exception types
+        raise FormatError(
+            p, "<file>", f"corrupt HDF5 structure ({type(exc).__name__}: {exc})", "a complete, readable HDF5 file"
+        ) from None
+    rec = validate(p, **raw)
     ds = to_dataset(rec)
     ds.encoding["source"] = str(p)
     return ds

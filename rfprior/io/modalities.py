@@ -181,6 +181,10 @@ def validate(
     if modality == "diffraction_tomography":
         geom.setdefault("shape", (geom["detector_size"],) * 2)
     rec = Record(modality, np.ascontiguousarray(arr), geom)
+    chk.image_size(
+        {"mimo": "/geometry/x, /geometry/z", "partial_fourier": "/geometry/mask"}.get(modality, "/geometry/shape"),
+        rec.image_shape,
+    )
     if t is not None:
         chk.shape("/truth", t, rec.image_shape, f"{IMAGE_DIMS[modality]} image")
         rec.truth = np.ascontiguousarray(chk.finite("/truth", t))
