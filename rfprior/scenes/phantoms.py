@@ -104,6 +104,7 @@ def complex_phantom(
     *,
     kind: str = "shepp_logan",
     phase_amplitude: float = math.pi,
+    edge: float = 1.0,
     dtype: torch.dtype = torch.complex64,
 ) -> torch.Tensor:
     """Complex phantom ``m(r)·exp(iφ(r))`` for partial-Fourier imaging, ``(H, W)``.
@@ -112,20 +113,33 @@ def complex_phantom(
     ``kind="ellipses"``: a support ellipse with 4–7 random inner ellipses (seeded).
     ``φ`` is :func:`smooth_phase` with ``phase_amplitude`` (zero outside nothing:
     the phase is defined everywhere, the magnitude is zero outside the object).
+
+    ``edge`` is the width of every ellipse's edge in pixels (a logistic ramp), i.e.
+    the object as a real system resolves it: its spectrum falls below the noise
+    towards the k-space edge, as measured data do. ``edge=0`` renders the classic
+    pixel-sharp staircase, whose spectrum does not decay (an inverse-crime phantom
+    that biases every outer-k-space noise estimate upwards).
     """
+    if not (math.isfinite(edge) and edge >= 0):
+        raise ValueError(f"edge must be a finite width in pixels >= 0, got {edge!r}")
     h, w = _check_shape(shape)
     X, Y = _unit_grid(h, w)
     mag = torch.zeros(h, w, dtype=torch.float64)
+
+    def inside(a: float, b: float, x0: float, y0: float, deg: float) -> torch.Tensor:
+        r = _ellipse(X, Y, a, b, x0, y0, deg)
+        return (r < 1).double() if edge == 0 else _soft_inside(r, min(a, b), edge)
+
     if kind == "shepp_logan":
         for value, a, b, x0, y0, deg in _SHEPP_LOGAN:
-            mag += value * (_ellipse(X, Y, a, b, x0, y0, deg) < 1)
+            mag += value * inside(a, b, x0, y0, deg)
     elif kind == "ellipses":
         g = generator(seed, 6)
-        mag += 0.6 * (_ellipse(X, Y, 0.8, 0.9, 0.0, 0.0, _uniform(g, -15, 15)) < 1)
+        mag += 0.6 * inside(0.8, 0.9, 0.0, 0.0, _uniform(g, -15, 15))
         for _ in range(int(torch.randint(4, 8, (1,), generator=g))):
             a, b = _uniform(g, 0.08, 0.3), _uniform(g, 0.08, 0.3)
             x0, y0 = _uniform(g, -0.4, 0.4), _uniform(g, -0.45, 0.45)
-            mag += _uniform(g, -0.4, 0.4) * (_ellipse(X, Y, a, b, x0, y0, _uniform(g, 0, 180)) < 1)
+            mag += _uniform(g, -0.4, 0.4) * inside(a, b, x0, y0, _uniform(g, 0, 180))
         mag = mag.clamp_min(0)
     else:
         raise ValueError(f"kind must be 'shepp_logan' or 'ellipses', got {kind!r}")
