@@ -4,7 +4,7 @@
 
 * ``mimo.h5``             — 77–81 GHz, 8 TX × 8 RX, 64 frequencies, 64×64 image, mixed scene, 20 dB
                             (the ``make demo`` input)
-* ``partial_fourier.h5``  — 64² complex Shepp–Logan (1-pixel edges) × smooth phase, VD mask at 4×, 20 dB
+* ``partial_fourier.h5``  — 64² complex Shepp–Logan (3.5-px edges) × smooth phase, VD mask at 4×, 20 dB
 * ``tomography.h5``       — 64² cell-like dielectric phantom, 128 angles over 2π, λ0 = 633 nm, 20 dB
 * ``matlab_style.h5``     — the data of ``mimo.h5`` laid out the way MATLAB ``save -v7.3`` plus
                             ``h5writeatt`` would write it: a 512-byte MAT-file user block, complex

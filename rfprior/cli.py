@@ -172,9 +172,9 @@ def _reconstruct(args: argparse.Namespace) -> int:
         )
     finally:
         signal.signal(signal.SIGTERM, previous)
-    from operators import backproject
+    from .workflows import classical_image
 
-    bp = backproject(op, y, normalize=True)
+    bp = classical_image(op, y)[1]
     save_result(args.output, res, backprojection=bp, source=str(args.input), force=args.force)
     line = f"wrote {args.output}: iteration {res.chosen_iteration} ({res.stop_reason})"
     if res.oracle_psnr is not None:

@@ -13,7 +13,7 @@ Convention (DESIGN.md §2): circular complex Gaussian noise with
   exceeds ``outer`` are dominated by noise for band-limited objects (any system
   with a finite resolution); a pixel-sharp staircase phantom at SNR 30 dB biases it
   upward (×2 on a binary disc, ×12 on a pixel-sharp Shepp–Logan at 64²); the
-  bundled phantoms have 1-pixel edges and are estimated within ±10 % at 48²–64².
+  bundled phantom (edges 3.5 px, 10–90 %) is estimated within ±10 % at 48²–64².
 * :func:`sigma_range_bins` — stepped-frequency radar: a windowed unitary inverse FFT
   along frequency gives range (path-length) profiles; bins whose path length lies
   outside the scene's extent hold noise only.

@@ -61,18 +61,51 @@ def image_db(
     reference: float | None = None,
     labels: tuple[str, str] | None = None,
     path: str | Path | None = None,
+    scale: str = "db",
+    signed: bool | None = None,
 ) -> Axes:
     """Magnitude image ``(H, W)`` in dB (``20 log10 |img| / reference``, default the peak) with metre axes.
 
     ``x`` (W,) and ``z`` (H,) are the column and row coordinates in metres; rows are
-    drawn bottom-up so that range increases upwards.
+    drawn bottom-up so that range increases upwards. ``scale="linear"`` draws the
+    values themselves (a real image, e.g. an index contrast Δn) or the magnitude of a
+    complex one, on ``[−reference, reference]`` (``signed``; default: a real image
+    with negative values) or ``[0, reference]``.
     """
-    a = np.abs(_np(img)).astype(float)
-    if a.ndim != 2:
-        raise ValueError(f"image_db: expected a 2-D image, got shape {a.shape}")
+    if scale not in ("db", "linear"):
+        raise ValueError(f"image_db: scale must be 'db' or 'linear', got {scale!r}")
+    v = _np(img)
+    if v.ndim != 2:
+        raise ValueError(f"image_db: expected a 2-D image, got shape {v.shape}")
+    a = np.abs(v).astype(float)
     ref = float(reference) if reference is not None else float(a.max()) or 1.0
-    db = 20 * np.log10(np.maximum(a / ref, 10 ** (-dynamic_range / 20 - 1)))
     own = ax is None
+    if scale == "linear":
+        if own:
+            _, ax = plt.subplots(figsize=(4.2, 3.6))
+        if signed is None:
+            signed = not np.iscomplexobj(v) and bool((v < 0).any())
+        shown = v.astype(float) if not np.iscomplexobj(v) else a
+        extent, xl, zl = _extent(x, z, a.shape)
+        if labels is not None:
+            xl, zl = labels
+        im = ax.imshow(
+            shown,
+            origin="lower",
+            extent=extent,
+            cmap="RdBu_r" if signed else "viridis",
+            vmin=-ref if signed else 0.0,
+            vmax=ref,
+            aspect="auto",
+        )
+        ax.set_xlabel(xl)
+        ax.set_ylabel(zl)
+        ax.set_title(title)
+        ax.figure.colorbar(im, ax=ax)
+        if own and path is not None:
+            save(ax.figure, path)
+        return ax
+    db = 20 * np.log10(np.maximum(a / ref, 10 ** (-dynamic_range / 20 - 1)))
     if own:
         _, ax = plt.subplots(figsize=(4.2, 3.6))
     extent, xl, zl = _extent(x, z, a.shape)
@@ -98,15 +131,31 @@ def compare(
     suptitle: str = "",
     labels: tuple[str, str] | None = None,
     path: str | Path | None = None,
+    scale: str = "db",
 ) -> Figure:
-    """Side-by-side magnitude images in dB, one panel per entry of ``images`` (title = key)."""
+    """Side-by-side magnitude images in dB, one panel per entry of ``images`` (title = key).
+
+    ``scale="linear"``: linear colour scale instead (see :func:`image_db`).
+    """
     n = len(images)
     if n == 0:
         raise ValueError("compare: no images given")
     fig, axes = plt.subplots(1, n, figsize=(3.9 * n, 3.5), squeeze=False)
     ref = max(float(np.abs(_np(v)).max()) for v in images.values()) if common_reference else None
+    signed = any(not np.iscomplexobj(_np(v)) and bool((_np(v) < 0).any()) for v in images.values())
     for ax, (name, img) in zip(axes[0], images.items(), strict=True):
-        image_db(img, x, z, dynamic_range=dynamic_range, title=name, ax=ax, reference=ref, labels=labels)
+        image_db(
+            img,
+            x,
+            z,
+            dynamic_range=dynamic_range,
+            title=name,
+            ax=ax,
+            reference=ref,
+            labels=labels,
+            scale=scale,
+            signed=signed,
+        )
     if suptitle:
         fig.suptitle(suptitle)
     fig.tight_layout()
@@ -131,9 +180,11 @@ def curves(
     if "iteration" not in history.dims:
         raise ValueError("curves: history must have an 'iteration' dimension")
     skip = {"time", "lr", "loss"}
-    names = list(variables) if variables is not None else [
-        v for v in history.data_vars if v not in skip and np.isfinite(history[v].values).any()
-    ]
+    names = (
+        list(variables)
+        if variables is not None
+        else [v for v in history.data_vars if v not in skip and np.isfinite(history[v].values).any()]
+    )
     if not names:
         names = ["loss"]
     fig, axes = plt.subplots(len(names), 1, figsize=(6.0, 1.9 * len(names) + 0.4), sharex=True, squeeze=False)

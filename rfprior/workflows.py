@@ -18,7 +18,15 @@ from typing import Any
 
 import torch
 
-from operators import LinearOperator, backproject, cg_least_squares, tv_reconstruct
+from operators import (
+    DiffractionTomography,
+    LinearOperator,
+    PartialFourier,
+    backproject,
+    cg_least_squares,
+    filtered_backpropagation_op,
+    tv_reconstruct,
+)
 
 from .engine import DEFAULTS, reconstruct
 from .metrics import psnr, ssim
@@ -78,10 +86,27 @@ def _misfit(op: LinearOperator, y: torch.Tensor, x: torch.Tensor) -> float:
         return 0.5 * float(torch.linalg.vector_norm(op.forward(x.to(op.device)) - y) ** 2)
 
 
+def classical_image(op: LinearOperator, y: torch.Tensor) -> tuple[str, torch.Tensor]:
+    """The classical direct image of a modality, ``(name, image (H, W))``.
+
+    Diffraction tomography: filtered backpropagation (Devaney; the adjoint alone lacks
+    the ``|k_x|``-type filter and the Jacobian, so its scale is meaningless). Partial
+    Fourier: zero filling ``Aᴴy`` (``A`` is a partial isometry; dividing by
+    ``diag(AᴴA)`` = the sampled fraction would scale an extended object up by the
+    acceleration). Every other operator: the backprojection ``Aᴴy / diag(AᴴA)``
+    (matched filter, a unit point target images to ≈ 1).
+    """
+    if isinstance(op, DiffractionTomography):
+        return "filtered backpropagation", filtered_backpropagation_op(op, y)
+    if isinstance(op, PartialFourier):
+        return "zero filled", backproject(op, y, normalize=False)
+    return "backprojection", backproject(op, y, normalize=True)
+
+
 def classical_baselines(
     op: LinearOperator, y: torch.Tensor, *, cg_iters: int = 20, tv_iters: int = 200, tv_lam: float | None = None
 ) -> dict[str, tuple[torch.Tensor, float]]:
-    """Backprojection (normalised), CGLS and TV images with their run times (s).
+    """Backprojection (:func:`classical_image`), CGLS and TV images with their run times (s).
 
     TV's λ defaults to ``0.01 · max|x_BP| · ‖A‖²`` (``x_BP`` the normalised
     backprojection) — a fixed fraction of the image scale in the data term's units,
@@ -89,8 +114,8 @@ def classical_baselines(
     """
     out: dict[str, tuple[torch.Tensor, float]] = {}
     t = time.perf_counter()
-    bp = backproject(op, y, normalize=True)
-    out["backprojection"] = (bp, time.perf_counter() - t)
+    name, bp = classical_image(op, y)
+    out[name] = (bp, time.perf_counter() - t)
     t = time.perf_counter()
     out[f"CGLS ({cg_iters} it)"] = (cg_least_squares(op, y, iters=cg_iters), time.perf_counter() - t)
     lam = tv_lam if tv_lam is not None else 0.01 * float(bp.abs().max()) * op.opnorm() ** 2
@@ -210,7 +235,7 @@ def run_demo(
     x = ds["x"].values if "x" in ds.coords or "x" in ds else None
     z = ds["z"].values if "z" in ds.coords or "z" in ds else None
     name = res.settings["prior"].get("preset", res.settings["prior"]["name"])
-    panels = {"backprojection": bp, f"{name} (it {res.chosen_iteration})": res.image}
+    panels = {rows[0].method: bp, f"{name} (it {res.chosen_iteration})": res.image}
     if truth is not None:
         panels = {"truth": truth, **panels}
     figs = plot.compare(panels, x, z, path=outdir / "comparison")
