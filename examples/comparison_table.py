@@ -63,7 +63,9 @@ def main(argv: list[str] | None = None) -> int:
         op, y = io.operator_from(ds)
         truth = torch.as_tensor(ds["truth"].values)
         sigma = float(ds.attrs["noise_sigma"])  # only to express the misfit in units of Mσ²; rules estimate σ
-        rows, _ = compare(op, y, truth=truth, priors=priors, iterations=iterations, seed=0)
+        rows, _ = compare(
+            op, y, truth=truth, priors=priors, iterations=iterations, seed=0, tv_iters=10 if args.fast else 200
+        )
         print(f"\n## {modality} ({FILES[modality]}, {op.size_out} measurements, image {op.in_shape})\n")
         print(format_table(rows, op.size_out, sigma))
         report[modality] = [

@@ -21,6 +21,7 @@ and a warning; a NaN image never reaches the result.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -129,6 +130,10 @@ def reconstruct(
         raise ValueError(f"truth must have the image shape {op.in_shape}, got {tuple(truth.shape)}")
 
     rules = _as_rules(stop)
+    if isinstance(prior, torch.nn.Module) and any(getattr(r, "refit", False) for r in rules):
+        prior_for_refit: Any = copy.deepcopy(prior)  # the refit starts from the same untrained weights
+    else:
+        prior_for_refit = prior
     net, prior_settings = resolve_prior(prior, op.in_shape, seed, prior_kwargs)
     net = net.to(dev)
     loss_fn, loss_settings = resolve_loss(loss)
@@ -191,7 +196,59 @@ def reconstruct(
     if checkpoint_every < 1:
         raise ValueError(f"checkpoint_every must be ≥ 1, got {checkpoint_every}")
     ckpt = None if checkpoint is None else Path(checkpoint)
-    return run.run(iterations, progress, callbacks, settings, ckpt, checkpoint_every)
+    result = run.run(iterations, progress, callbacks, settings, ckpt, checkpoint_every)
+    refit_rule = next((r for r in rules if getattr(r, "refit", False)), None)
+    if refit_rule is None or result.interrupted:
+        return result
+    return _refit(
+        result,
+        refit_rule,
+        ema_rule,
+        y=y,
+        op=op,
+        prior=prior_for_refit,
+        prior_kwargs=prior_kwargs,
+        loss=loss,
+        lr=lr,
+        seed=seed,
+        device=dev,
+        reg_noise_std=reg,
+        sigma=sigma,
+        truth=truth,
+        autoscale=autoscale,
+        backtrack_db=backtrack_db,
+        max_backtracks=max_backtracks,
+        progress=progress,
+    )
+
+
+def _refit(held: Result, rule: StoppingRule, ema_rule: StoppingRule | None, **kwargs: Any) -> Result:
+    """Refit on all measurements for ``t* + 1`` iterations (``t*`` chosen on the hold-out split).
+
+    The hold-out run's choice, history and summary are kept under
+    ``rule_summaries["heldout"]["refit_of"]``; the image is the refit's last iterate
+    (its running average when a rule averages).
+    """
+    t_star = held.chosen_iteration
+    stop: list[StoppingRule] = [FixedIterations()]
+    if ema_rule is not None:
+        stop.append(ema_rule)
+    res = reconstruct(stop=stop, iterations=t_star + 1, **kwargs)
+    res.rule_summaries = {
+        **res.rule_summaries,
+        rule.name: {
+            **held.rule_summaries.get(rule.name, {}),
+            "refit_of": {
+                "chosen_iteration": t_star,
+                "stop_reason": held.stop_reason,
+                "final_iteration": held.final_iteration,
+            },
+        },
+    }
+    res.choices = {**held.choices, **res.choices}
+    res.settings = {**res.settings, "stop": held.settings["stop"], "refit_iterations": t_star + 1}
+    res.stop_reason = f"{held.stop_reason}; refit on all measurements for {t_star + 1} iterations"
+    return res
 
 
 def _autoscale(net: torch.nn.Module, y: torch.Tensor, op: LinearOperator) -> float:

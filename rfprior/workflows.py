@@ -137,10 +137,12 @@ def compare(
     seed: int = 0,
     device: str | None = None,
     progress: bool = False,
+    cg_iters: int = 20,
+    tv_iters: int = 200,
 ) -> tuple[list[Row], dict[str, Result]]:
     """Run the classical baselines and each prior on one measurement; return table rows and results."""
     rows: list[Row] = []
-    for name, (img, secs) in classical_baselines(op, y).items():
+    for name, (img, secs) in classical_baselines(op, y, cg_iters=cg_iters, tv_iters=tv_iters).items():
         rows.append(Row(name, img.cpu(), secs, _misfit(op, y, img)))
     results: dict[str, Result] = {}
     for p in priors:

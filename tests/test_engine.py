@@ -210,3 +210,30 @@ def test_bad_measurements():
     bad[3] = float("nan")
     with pytest.raises(ValueError, match="NaN or Inf"):
         _run(op, bad)
+
+
+def test_holdout_refit_reruns_on_all_data_for_the_chosen_count():
+    op, y, _, _ = _problem()
+    rule = rfprior.HoldOut(fraction=0.2, patience=8, refit=True)
+    res = _run(op, y, iterations=60, stop=[rule, rfprior.RunningAverage()])
+    t_star = res.rule_summaries["heldout"]["refit_of"]["chosen_iteration"]
+    assert res.settings["refit_iterations"] == t_star + 1 and res.final_iteration == t_star
+    assert "refit on all measurements" in res.stop_reason
+    # exactly the run "all data, fixed t*+1 iterations, same seed": nothing of the hold-out fit leaks in
+    ref = _run(op, y, iterations=t_star + 1, stop=[rfprior.FixedIterations(), rfprior.RunningAverage()])
+    assert torch.equal(res.image, ref.image)
+    # without refit the hold-out run's image differs (it was fitted to 80 % of the data)
+    held = _run(op, y, iterations=60, stop=[rfprior.HoldOut(fraction=0.2, patience=8), rfprior.RunningAverage()])
+    assert held.chosen_iteration == t_star and not torch.equal(held.image, res.image)
+
+
+def test_holdout_refit_with_a_module_prior_starts_from_untrained_weights():
+    op, y, _, _ = _problem()
+    net = rfprior.priors.DeepDecoder(op.in_shape, seed=3, **SMALL_DD)
+    fresh = rfprior.priors.DeepDecoder(op.in_shape, seed=3, **SMALL_DD)
+    stop = rfprior.HoldOut(fraction=0.2, patience=5, refit=True)
+    res = _run(op, y, prior=net, prior_kwargs=None, iterations=40, stop=stop)
+    ref = _run(
+        op, y, prior=fresh, prior_kwargs=None, iterations=res.final_iteration + 1, stop=rfprior.FixedIterations()
+    )
+    assert torch.equal(res.image, ref.image)
