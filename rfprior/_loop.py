@@ -132,9 +132,12 @@ class Run:
         self.hist = d["history"]
 
     def save_checkpoint(self, path: Path, settings: dict[str, Any]) -> None:
-        tmp = path.with_name(path.name + ".tmp")
-        torch.save({"settings": settings, **self.state_dict()}, tmp)
-        os.replace(tmp, path)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # unique per process: runs never clash
+        try:
+            torch.save({"settings": settings, **self.state_dict()}, tmp)
+            os.replace(tmp, path)
+        finally:  # a signal during torch.save leaves no temporary file behind
+            tmp.unlink(missing_ok=True)
 
     # ------------------------------------------------------------------ the loop
     def _output(self) -> torch.Tensor:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -23,10 +24,41 @@ class UsageError(Exception):
     """A problem the user can fix; reported in one line, exit status 2."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (``rfprior <command>: error: …``), exit status 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _check_device(device: str | None) -> None:
+    """Refuse an unknown or unavailable ``--device`` before any work is done."""
+    if device is None:
+        return
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise UsageError(f"--device: unknown device {device!r}; expected cpu, cuda, cuda:N or mps") from None
+    if dev.type == "cuda" and (not torch.cuda.is_available() or (dev.index or 0) >= torch.cuda.device_count()):
+        raise UsageError(f"--device {device}: no such CUDA device here (torch sees {torch.cuda.device_count()})")
+    if dev.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+        raise UsageError(f"--device {device}: MPS is not available here")
+    if dev.type not in ("cpu", "cuda", "mps"):
+        raise UsageError(f"--device: unsupported device type {dev.type!r}; expected cpu, cuda or mps")
+
+
+def _check_output_dir(path: Path | None, option: str) -> None:
+    """The folder of an output must exist before the work starts (not after an hour of fitting)."""
+    if path is not None and not path.parent.is_dir():
+        raise UsageError(f"{option}: the folder {path.parent} does not exist")
+
+
 def _parser() -> argparse.ArgumentParser:
     from . import __version__
 
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="rfprior",
         description="Complex-valued RF imaging with untrained-network priors.",
     )
@@ -84,15 +116,27 @@ def _parser() -> argparse.ArgumentParser:
 def _user_errors() -> tuple[type[BaseException], ...]:
     from .io import FormatError
 
-    return (UsageError, FormatError, FileNotFoundError, FileExistsError, IsADirectoryError, PermissionError,
-            ValueError, TypeError)
+    return (
+        UsageError,
+        FormatError,
+        FileNotFoundError,
+        FileExistsError,
+        IsADirectoryError,
+        PermissionError,
+        ValueError,
+        TypeError,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     args = _parser().parse_args(argv)
     try:
+        _check_device(getattr(args, "device", None))
         return _dispatch(args)
+    except KeyboardInterrupt:  # before or outside a reconstruction loop (which saves its own result)
+        print(f"rfprior {args.command}: interrupted; nothing was written", file=sys.stderr)
+        return 130
     except _user_errors() as exc:
         if args.debug:
             raise
@@ -149,6 +193,8 @@ def _reconstruct(args: argparse.Namespace) -> int:
 
     if args.output.exists() and not args.force:
         raise FileExistsError(f"{args.output} exists; pass --force to overwrite")
+    _check_output_dir(args.output, "-o/--output")
+    _check_output_dir(args.checkpoint, "--checkpoint")
     _, op, y, truth, sigma = _load_problem(args)
     rules = default_rules(args.stop, sigma, average=not args.no_average)
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
@@ -193,8 +239,11 @@ def _raise_interrupt(signum, frame):
 def _compare(args: argparse.Namespace) -> int:
     from .workflows import compare, format_table
 
-    _, op, y, truth, sigma = _load_problem(args)
+    _check_output_dir(args.json, "--json")
     priors = tuple(p.strip() for p in args.priors.split(",")) if args.priors else (None,)
+    if args.priors and any(not p for p in priors):
+        raise UsageError(f"--priors: empty prior name in {args.priors!r}; expected comma-separated names")
+    _, op, y, truth, sigma = _load_problem(args)
     rows, _ = compare(
         op,
         y,
@@ -214,7 +263,12 @@ def _compare(args: argparse.Namespace) -> int:
             {"method": r.method, "seconds": r.seconds, "misfit": r.misfit, "psnr": r.psnr, "ssim": r.ssim, **r.extra}
             for r in rows
         ]
-        args.json.write_text(json.dumps(payload, indent=2, default=str))
+        tmp = args.json.with_name(f".{args.json.name}.{os.getpid()}.tmp")
+        try:
+            tmp.write_text(json.dumps(payload, indent=2, default=str))
+            os.replace(tmp, args.json)
+        finally:
+            tmp.unlink(missing_ok=True)
     return 0
 
 

@@ -30,10 +30,13 @@ def _np(x: torch.Tensor | np.ndarray) -> np.ndarray:
 
 
 def save(fig: Figure, path: str | Path) -> list[Path]:
-    """Save ``fig`` to ``path`` (``.png``/``.pdf``; no suffix → both) and close it. Returns the files written."""
+    """Save ``fig`` to ``path`` (``.png``/``.pdf``; anything else → both, appended) and close it.
+
+    ``"out/lr_0.01"`` writes ``out/lr_0.01.png`` and ``out/lr_0.01.pdf``. Returns the files written.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    both = [path.with_suffix(".png"), path.with_suffix(".pdf")]
+    both = [path.with_name(path.name + ".png"), path.with_name(path.name + ".pdf")]
     targets = [path] if path.suffix.lower() in (".png", ".pdf") else both
     for t in targets:
         fig.savefig(t, dpi=130, bbox_inches="tight")
@@ -42,9 +45,17 @@ def save(fig: Figure, path: str | Path) -> list[Path]:
 
 
 def _extent(x: np.ndarray | None, z: np.ndarray | None, shape: tuple[int, int]) -> tuple[list[float] | None, str, str]:
-    if x is None or z is None:
+    if x is None and z is None:
         return None, "pixel", "pixel"
-    x, z = np.asarray(x, dtype=float), np.asarray(z, dtype=float)
+    if x is None or z is None:
+        raise ValueError("image_db: give both coordinate vectors x (W,) and z (H,), or neither")
+    x, z = np.asarray(_np(x), dtype=float), np.asarray(_np(z), dtype=float)
+    if x.ndim != 1 or x.shape[0] != shape[1]:
+        raise ValueError(f"image_db: x must be a vector of the image width {shape[1]}, got shape {x.shape}")
+    if z.ndim != 1 or z.shape[0] != shape[0]:
+        raise ValueError(f"image_db: z must be a vector of the image height {shape[0]}, got shape {z.shape}")
+    if not (np.isfinite(x).all() and np.isfinite(z).all()):
+        raise ValueError("image_db: x and z must be finite")
     dx = (x[-1] - x[0]) / max(len(x) - 1, 1)
     dz = (z[-1] - z[0]) / max(len(z) - 1, 1)
     return [x[0] - dx / 2, x[-1] + dx / 2, z[0] - dz / 2, z[-1] + dz / 2], "cross-range x [m]", "range z [m]"
@@ -137,6 +148,8 @@ def compare(
 
     ``scale="linear"``: linear colour scale instead (see :func:`image_db`).
     """
+    if not isinstance(images, Mapping):
+        raise TypeError(f"compare: images must be a mapping title → image, got {type(images).__name__}")
     n = len(images)
     if n == 0:
         raise ValueError("compare: no images given")
@@ -177,8 +190,12 @@ def curves(
 
     Default panels: data misfit (log), each recorded rule statistic present, and PSNR if present.
     """
-    if "iteration" not in history.dims:
-        raise ValueError("curves: history must have an 'iteration' dimension")
+    if not isinstance(history, xr.Dataset) or "iteration" not in history.dims:
+        raise ValueError("curves: history must be an xarray.Dataset with an 'iteration' dimension (Result.history)")
+    if variables is not None:
+        unknown = [v for v in variables if v not in history.data_vars]
+        if unknown:
+            raise ValueError(f"curves: variables {unknown} are not in the history; it has {sorted(history.data_vars)}")
     skip = {"time", "lr", "loss"}
     names = (
         list(variables)
@@ -224,6 +241,8 @@ def fbc_curves(
     b = _np(bands)
     if b.ndim != 2 or b.shape[0] != len(iterations):
         raise ValueError(f"fbc_curves: bands must have shape (len(iterations), n_bands), got {b.shape}")
+    if labels is not None and len(labels) != b.shape[1]:
+        raise ValueError(f"fbc_curves: labels must name the {b.shape[1]} bands, got {len(labels)}")
     own = ax is None
     if own:
         _, ax = plt.subplots(figsize=(5.5, 3.4))

@@ -225,7 +225,7 @@ def run_demo(
         truth=truth,
         sigma=None,
         priors=(DEMO_PRIOR,),
-        iterations=iterations or DEMO_ITERATIONS,
+        iterations=DEMO_ITERATIONS if iterations is None else iterations,
         seed=seed,
         device=device,
         progress=progress,

@@ -111,6 +111,23 @@ def test_image_db_saves_when_given_a_path(tmp_path):
     _assert_png_pdf(tmp_path / "img.png", tmp_path / "img.pdf")
 
 
+def test_image_db_linear_scale_signed_real_and_complex_magnitude():
+    real = np.linspace(-1.0, 3.0, 12 * 16).reshape(12, 16)  # e.g. an index contrast with negative values
+    ax = plot.image_db(real, scale="linear")
+    (im,) = ax.get_images()
+    np.testing.assert_array_equal(np.asarray(im.get_array()), real)  # the values themselves
+    assert im.get_clim() == (-3.0, 3.0) and im.get_cmap().name == "RdBu_r"  # symmetric about 0
+    ax = plot.image_db(_image(), scale="linear", reference=4.0)
+    (im,) = ax.get_images()
+    np.testing.assert_allclose(np.asarray(im.get_array()), np.abs(_image()), rtol=1e-6)
+    assert im.get_clim() == (0.0, 4.0) and im.get_cmap().name == "viridis"
+    fig = plot.compare({"a": real, "b": np.abs(real)}, scale="linear")
+    clims = [ax.get_images()[0].get_clim() for ax in fig.axes if ax.get_images()]
+    assert clims == [(-3.0, 3.0), (-3.0, 3.0)]  # one signed panel makes every panel signed
+    with pytest.raises(ValueError, match="scale must be 'db' or 'linear'"):
+        plot.image_db(real, scale="log")
+
+
 # --------------------------------------------------------------------------- compare
 def test_compare_one_titled_panel_per_image_and_common_reference(tmp_path):
     a = _image()
@@ -242,3 +259,42 @@ def test_save_formats_closes_the_figure_and_creates_directories(tmp_path):
 def test_bad_input_raises_value_error_naming_the_problem(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_save_keeps_dots_in_names_and_appends_formats(tmp_path):
+    import matplotlib.pyplot as plt
+
+    from rfprior.plot import save
+
+    files = save(plt.figure(), tmp_path / "lr_0.01")
+    assert sorted(f.name for f in files) == ["lr_0.01.pdf", "lr_0.01.png"]
+    assert all(f.stat().st_size > 0 for f in files)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"x": np.linspace(0, 1, 7), "z": np.linspace(0, 1, 8)}, "x must be a vector of the image width 8"),
+        ({"x": np.linspace(0, 1, 8)}, "give both coordinate vectors"),
+        ({"x": np.zeros((8, 2)), "z": np.linspace(0, 1, 8)}, "x must be a vector"),
+    ],
+)
+def test_image_db_checks_coordinates(kwargs, match):
+    from rfprior.plot import image_db
+
+    with pytest.raises(ValueError, match=match):
+        image_db(np.ones((8, 8)), **kwargs)
+
+
+def test_compare_and_curves_refuse_wrong_containers():
+    import xarray as xr
+
+    from rfprior.plot import compare, curves
+
+    with pytest.raises(TypeError, match="mapping"):
+        compare([np.ones((4, 4))])
+    hist = xr.Dataset({"misfit": ("iteration", np.arange(1.0, 5.0))}, coords={"iteration": np.arange(4)})
+    with pytest.raises(ValueError, match=r"variables \['psnr'\] are not in the history"):
+        curves(hist, variables=["psnr"])
+    with pytest.raises(ValueError, match=r"xarray\.Dataset"):
+        curves({"misfit": [1, 2]})

@@ -124,7 +124,7 @@ def _api_run(problem, *, start: int = 0, callbacks=(), **kw):
     loss = _FlakyMSE({4, 13}, start)
     return rfprior.reconstruct(
         y, op, prior="deep_decoder", prior_kwargs=SMALL_DD, loss=loss, iterations=25, truth=truth, progress=False,
-        stop=workflows.default_rules("fixed"), callbacks=[loss.track, *callbacks], **kw,
+        reg_noise_std=0.02, stop=workflows.default_rules("fixed"), callbacks=[loss.track, *callbacks], **kw,
     )
 
 
