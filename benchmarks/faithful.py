@@ -1,0 +1,883 @@
+"""Faithful to the papers (issue 9): DIP, Deep Decoder and the controlled decoder on natural-image denoising.
+
+Run by hand: ``python -m benchmarks.faithful [--smoke | --reduced] [overrides]``. Prints markdown tables side by
+side with the published numbers and writes ``benchmarks/results/faithful[_mode].json`` / ``.md`` and the figures
+``faithful[_mode]_fbc.png/.pdf`` (FBC bands) and ``faithful[_mode]_psnr.png/.pdf`` (PSNR curves).
+
+Modes
+-----
+``--smoke``    32² astronaut crop, 20 iterations, *shrunken* networks (plumbing only; the test suite runs it).
+``--reduced``  64² centre crops of the four images, the reference architectures, iteration counts scaled to what a
+               shared 2-core CPU affords in ≲ 25 min (stated in the output).
+(default)      published sizes and iterations: whole images (astronaut/camera 512², coffee 400×600, chelsea
+               300×451), DIP to 5400 iterations (reported at 1800, as published), Deep Decoder 1900, controlled
+               decoder 10 000 for λ ∈ {1.4, 1.8, 2}. About 75 000 network iterations, most at 512²: a few hours on
+               one recent GPU (``--device cuda``); months on this 2-core CPU (the reduced run prints its own
+               extrapolation from its timings).
+
+Protocol (also stated in the output)
+------------------------------------
+* Images: ``skimage.data`` astronaut, camera, coffee, chelsea in grayscale (``skimage.color.rgb2gray``), because
+  every prior emits one complex image. The published numbers are for colour images (DIP: 9 standard images;
+  Deep Decoder: astronaut 512²), so absolute PSNRs are not comparable: BM3D on the *same* grayscale crops is the
+  anchor and the gaps DIP − BM3D are compared with the published DIP − CBM3D gaps.
+* Noise: real Gaussian σ = 25/255 added to the [0, 1] image, then clipped to [0, 1] (the DIP / Deep Decoder /
+  Shi et al. reference ``get_noisy_image``). The image is a complex tensor with zero imaginary part, ``A = I``.
+  The noise is real, so its per-component σ in rfprior's convention (``E|n|² = 2σ_c²``) is ``σ_c = σ/√2``:
+  ``Discrepancy(sigma=σ/√2)`` stops at ``½‖y − x_t‖² ≤ ½Mσ²``, the expected noise energy.
+* PSNR: ``10 log10(1 / mean(|x̂| − x)²)`` (peak 1 on magnitudes; the engine's history uses ``max|x|`` as peak,
+  the constant offset is added back).
+* Output head: rfprior's heads are linear (``real_imag``); the three reference codes end in a sigmoid for images
+  in [0, 1]. Runs marked "sigmoid" wrap the rfprior network as ``sigmoid(Re f) + i·Im f`` (``SigmoidOutput``,
+  engine ``autoscale=False``): that is the reference architecture; unmarked runs are rfprior as shipped.
+* DIP: ``"dip"`` at its reference defaults (5 scales × 128 channels, 4 skip channels, input 32 × U(0, 0.1)),
+  Adam lr 0.01, ``reg_noise_std`` 1/30, ``RunningAverage(0.99)`` and ``Discrepancy`` recorded. Deep Decoder:
+  k = 128, 6 layers, lr 0.01, no input jitter. Controlled decoder (Shi et al.): Gaussian upsampling (authors'
+  per-stage σ), λ ∈ {1.4, 1.8, 2}, σ_max by power iteration (as in the paper), Adam lr 0.001, no jitter,
+  ``BlurSharpness(n=100, eps=0.01)`` recorded. DSP: the DIP network with ``DSPLoss(1, 1, 1)`` on the image
+  spectrum (see ``ImageIdentity``).
+* FBC (Shi et al. Eq. 1): ``rfprior.fbc(output, y₀)`` against the *degraded* image the network fits, 5 rings.
+  "Rise" of a band = first iteration, after the band's minimum, at which it is half-way from its minimum to its
+  maximum over the run (the untrained output's transient is excluded that way).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+import rfprior
+from benchmarks._common import RESULTS, _default, machine, md_table
+from operators import Identity
+from rfprior.priors import make_prior
+
+SIGMA = 25.0 / 255.0
+IMAGES = ("astronaut", "camera", "coffee", "chelsea")
+#: whole-image sizes (pixels) of the skimage.data images, for the full-mode time estimate
+FULL_PIXELS = {"astronaut": 512 * 512, "camera": 512 * 512, "coffee": 400 * 600, "chelsea": 300 * 451}
+#: published numbers (REFERENCES.md; papers in /work/shared/seeds)
+PUBLISHED: dict[str, float] = {
+    "dip_single": 29.22,  # DIP, 9 standard colour images, σ = 25, one run, 1800 iterations
+    "dip_average": 30.43,  # same, 0.99 running average
+    "dip_two_runs": 31.00,
+    "cbm3d": 31.42,
+    "dd_astronaut": 29.22,  # Deep Decoder, astronaut 512² colour, k = 128, 1900 iterations
+    "shi_dip_oracle": 27.84,  # Shi et al. Table 1, CBSD68 σ = 25, DIP with oracle stop
+    "shi_controlled": 28.15,  # same, controlled decoder
+    "shi_autostop_tol": 0.2,  # "within 0.2 dB" of the fixed 10 000-iteration result (issue text)
+    "shi_autostop_f16": 0.06,  # F16 σ = 25: 31.04 → 30.98 dB, stop at 3 896 of 10 000
+}
+_CONTROLLED = {"upsample": "gaussian", "lipschitz_method": "power"}
+_DD = {"channels": 128, "layers": 6}
+MODES: dict[str, dict[str, Any]] = {
+    "smoke": {
+        "images": ["astronaut"],
+        "size": 32,
+        "dip_kwargs": {"scales": 3, "channels_down": 16, "channels_up": 16, "channels_skip": 4},
+        "dip_iterations": 20,
+        "dip_report": 20,
+        "dip_sigmoid_iterations": 20,
+        "dsp_iterations": 20,
+        "controlled_kwargs": {**_CONTROLLED, "channels": 16, "stages": 3, "sigmas": [0.1, 0.5, 0.5]},
+        "controlled_iterations": 20,
+        "controlled_linear_iterations": 20,
+        "lambdas": [2.0],
+        "bs_n": 10,
+        "dd_kwargs": {"channels": 32, "layers": 4},
+        "dd_iterations": 20,
+        "fbc_every": 4,
+        "note": "smoke: shrunken networks (plumbing check only, the numbers mean nothing)",
+    },
+    "reduced": {
+        "images": list(IMAGES),
+        "size": 64,
+        "dip_kwargs": {},
+        "dip_iterations": 800,
+        "dip_report": 800,
+        "dip_sigmoid_iterations": 0,
+        "dsp_iterations": 600,
+        "controlled_kwargs": dict(_CONTROLLED),
+        "controlled_iterations": 600,
+        "controlled_linear_iterations": 300,
+        "lambdas": [1.4, 1.8, 2.0],
+        "bs_n": 100,
+        "dd_kwargs": dict(_DD),
+        "dd_iterations": 1900,
+        "fbc_every": 10,
+        "note": "reduced: reference architectures on 64² crops, iterations cut to fit ≈ 25 min on a shared 2-core CPU",
+    },
+    "full": {
+        "images": list(IMAGES),
+        "size": None,
+        "dip_kwargs": {},
+        "dip_iterations": 5400,
+        "dip_report": 1800,
+        "dip_sigmoid_iterations": 5400,
+        "dsp_iterations": 5400,
+        "controlled_kwargs": dict(_CONTROLLED),
+        "controlled_iterations": 10000,
+        "controlled_linear_iterations": 10000,
+        "lambdas": [1.4, 1.8, 2.0],
+        "bs_n": 100,
+        "dd_kwargs": dict(_DD),
+        "dd_iterations": 1900,
+        "fbc_every": 50,
+        "note": "full: published sizes and iteration counts",
+    },
+}
+
+
+class ImageIdentity(Identity):
+    """``A = I`` whose axes are spatial, so that ``DSPLoss`` takes the image spectrum (as the DSP paper does).
+
+    ``operators.Identity`` declares no spatial axes, which makes ``DSPLoss`` compare amplitudes and phases
+    pixel by pixel instead of per frequency.
+    """
+
+    def __init__(self, shape: tuple[int, int]) -> None:
+        super().__init__(shape)
+        self.spatial_dims = self.dims
+
+
+class SigmoidOutput(torch.nn.Module):
+    """The reference codes' output for [0, 1] images: ``sigmoid(Re f) + i·Im f`` around an rfprior prior."""
+
+    def __init__(self, inner: torch.nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+        self.config = {**getattr(inner, "config", {}), "output": "sigmoid(real)"}
+
+    @property
+    def z(self) -> torch.Tensor:
+        return self.inner.z
+
+    def forward(self, z: torch.Tensor | None = None) -> torch.Tensor:
+        out = self.inner(z)
+        return torch.complex(torch.sigmoid(out.real), out.imag)
+
+
+def load_image(name: str, size: int | None) -> np.ndarray:
+    """Grayscale float64 image in [0, 1] from ``skimage.data``; centre crop ``size × size`` (None = whole)."""
+    from skimage import color, data
+
+    img = getattr(data, name)()
+    img = color.rgb2gray(img) if img.ndim == 3 else img.astype(np.float64) / 255.0
+    if size is not None:
+        h, w = img.shape
+        if size > min(h, w):
+            raise ValueError(f"size {size} exceeds the image {name} ({h}×{w})")
+        top, left = (h - size) // 2, (w - size) // 2
+        img = img[top : top + size, left : left + size]
+    return np.ascontiguousarray(img, dtype=np.float64)
+
+
+def add_noise(img: np.ndarray, sigma: float, seed: int) -> np.ndarray:
+    """``clip(img + N(0, σ²), 0, 1)`` (the reference ``get_noisy_image``)."""
+    rng = np.random.default_rng(seed)
+    return np.clip(img + rng.normal(0.0, sigma, img.shape), 0.0, 1.0)
+
+
+def psnr1(x: np.ndarray | torch.Tensor, truth: np.ndarray) -> float:
+    """PSNR with peak 1 on magnitudes."""
+    x = np.abs(x.numpy() if isinstance(x, torch.Tensor) else np.asarray(x))
+    return float(10 * np.log10(1.0 / np.mean((x - truth) ** 2)))
+
+
+def sigma_mad(img: np.ndarray) -> float:
+    """Noise σ of a real image from the MAD of its finest second differences (≈ σ for white noise, ≈ 0 if clean)."""
+    d = (img[:, :-2] - 2 * img[:, 1:-1] + img[:, 2:]) / math.sqrt(6.0)
+    return float(np.median(np.abs(d - np.median(d))) / 0.6745)
+
+
+def _complex(a: np.ndarray) -> torch.Tensor:
+    return torch.complex(torch.as_tensor(a, dtype=torch.float32), torch.zeros(a.shape, dtype=torch.float32))
+
+
+def fit(
+    noisy: np.ndarray,
+    truth: np.ndarray,
+    *,
+    prior: str,
+    prior_kwargs: dict[str, Any],
+    iterations: int,
+    lr: float,
+    reg_noise_std: float,
+    stop: list[rfprior.StoppingRule],
+    loss: Any = "mse",
+    sigmoid: bool = False,
+    fbc_every: int = 0,
+    seed: int = 0,
+    device: str = "cpu",
+) -> dict[str, Any]:
+    """One ``rfprior.reconstruct`` run on ``A = I``; PSNR curves (peak 1), rule choices and FBC records.
+
+    ``sigmoid=True`` wraps the prior in :class:`SigmoidOutput` (reference output) and turns autoscale off.
+    """
+    y = _complex(noisy)
+    op = ImageIdentity(noisy.shape)
+    net: Any = prior
+    kwargs: dict[str, Any] | None = prior_kwargs
+    if sigmoid:
+        net, kwargs = SigmoidOutput(make_prior(prior, noisy.shape, seed=seed, **prior_kwargs)), None
+    fbc_it: list[int] = []
+    fbc_val: list[list[float]] = []
+
+    def record(state: rfprior.IterationState) -> None:
+        if fbc_every and state.iteration % fbc_every == 0:
+            fbc_it.append(state.iteration)
+            fbc_val.append(rfprior.fbc(state.image.cpu(), y).tolist())
+
+    t = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = rfprior.reconstruct(
+            y,
+            op,
+            prior=net,
+            prior_kwargs=kwargs,
+            loss=loss,
+            stop=stop,
+            iterations=iterations,
+            lr=lr,
+            seed=seed,
+            truth=_complex(truth),
+            reg_noise_std=reg_noise_std,
+            device=device,
+            autoscale=not sigmoid,
+            progress=False,
+            callbacks=[record],
+        )
+    seconds = time.perf_counter() - t
+    offset = -20.0 * math.log10(float(np.abs(truth).max()))  # engine peak max|x| → peak 1
+    h = res.history
+    n = int(h.sizes["iteration"])
+    out = {
+        "prior": prior,
+        "prior_kwargs": prior_kwargs,
+        "output": "sigmoid(real)" if sigmoid else "rfprior real_imag head",
+        "loss": loss if isinstance(loss, str) else repr(loss),
+        "lr": lr,
+        "reg_noise_std": reg_noise_std,
+        "iterations": n,
+        "seconds": seconds,
+        "seconds_per_iteration": seconds / max(1, n),
+        "pixels": int(noisy.size),
+        "scale": res.scale,
+        "choices": {k: (None if v is None else int(v)) for k, v in res.choices.items()},
+        "backtracks": res.backtracks,
+        "psnr": (h["psnr"].values + offset).tolist(),
+        "fbc_iterations": fbc_it,
+        "fbc": fbc_val,
+        "final_psnr": psnr1(res.final_image, truth),
+        "data_sigma_mad": sigma_mad(noisy),
+    }
+    if "psnr_average" in h:
+        out["psnr_average"] = (h["psnr_average"].values + offset).tolist()
+    return out
+
+
+def curve_stats(curve: list[float], report: int | None = None) -> dict[str, Any]:
+    """Peak, PSNR at 3× the peak iteration (clipped to the run), and after ``report`` iterations (default: end)."""
+    c = np.asarray(curve, dtype=float)
+    peak_it = int(np.nanargmax(c))
+    at = min(3 * peak_it, len(c) - 1)
+    rep = len(c) - 1 if report is None else min(report, len(c)) - 1
+    return {
+        "peak": float(c[peak_it]),
+        "peak_it": peak_it,
+        "at_3x": float(c[at]),
+        "at_3x_it": at,
+        "clipped": 3 * peak_it > len(c) - 1,
+        "drop_3x": float(c[peak_it] - c[at]),
+        "report": float(c[rep]),
+        "report_it": rep,
+        "end": float(c[-1]),
+    }
+
+
+def rise_iterations(iterations: list[int], bands: list[list[float]]) -> list[int | None]:
+    """Per band: first recorded iteration after the band's minimum at which it is half-way to its maximum."""
+    b = np.asarray(bands, dtype=float)
+    out: list[int | None] = []
+    for k in range(b.shape[1] if b.ndim == 2 else 0):
+        v = b[:, k]
+        lo = int(np.argmin(v))
+        half = 0.5 * (v[lo] + v[lo:].max())
+        hit = np.nonzero(v[lo:] >= half)[0]
+        out.append(int(iterations[lo + hit[0]]) if hit.size and v[lo:].max() > v[lo] else None)
+    return out
+
+
+def bands_in_order(rise: list[int | None]) -> bool:
+    """True when every band rises no later than the next higher one (None = never = after everything)."""
+    t = [math.inf if r is None else r for r in rise]
+    return all(t[i] <= t[i + 1] for i in range(len(t) - 1))
+
+
+def run_bm3d(noisy: np.ndarray, truth: np.ndarray, sigma: float) -> dict[str, Any]:
+    """BM3D (``bm3d`` package, ``sigma_psd=σ``) on the same noisy image; ``psnr=None`` if not installed."""
+    try:
+        import bm3d
+    except ImportError:
+        return {"available": False, "psnr": None, "note": "bm3d not installed (pip install bm3d)"}
+    t = time.perf_counter()
+    den = bm3d.bm3d(noisy, sigma_psd=sigma)
+    return {"available": True, "psnr": psnr1(den, truth), "seconds": time.perf_counter() - t}
+
+
+# ---------------------------------------------------------------------------------------------- the runs
+def run_all(cfg: dict[str, Any], log=print) -> dict[str, Any]:
+    """Every run of the benchmark for one configuration; returns the raw results (JSON-serialisable)."""
+    t0 = time.perf_counter()
+    dev, seed, every = cfg["device"], cfg["seed"], cfg["fbc_every"]
+    out: dict[str, Any] = {"noisy": {}, "bm3d": {}, "runs": {}}
+
+    def note(msg: str) -> None:
+        log(f"[{time.perf_counter() - t0:7.0f}s] {msg}")
+
+    data = {}
+    for k, name in enumerate(cfg["images"]):
+        truth = load_image(name, cfg["size"])
+        noisy = add_noise(truth, SIGMA, seed=seed + k)
+        data[name] = {"noisy": noisy, "truth": truth}
+        out["noisy"][name] = {
+            "psnr": psnr1(noisy, truth),
+            "shape": list(truth.shape),
+            "noise_rms_after_clipping": float(np.sqrt(np.mean((noisy - truth) ** 2))),
+        }
+        out["bm3d"][name] = run_bm3d(noisy, truth, SIGMA)
+        b = out["bm3d"][name]["psnr"]
+        note(f"{name} {truth.shape}: noisy {out['noisy'][name]['psnr']:.2f} dB, BM3D {b if b is None else round(b, 2)}")
+
+    def go(key: str, image: str, **kw: Any) -> dict[str, Any]:
+        r = fit(data[image]["noisy"], data[image]["truth"], seed=seed, device=dev, **kw)
+        out["runs"][key] = r
+        s = curve_stats(r["psnr"])
+        note(
+            f"{key}: peak {s['peak']:.2f}@{s['peak_it']}, end {s['end']:.2f} ({r['iterations']} its, "
+            f"{r['seconds_per_iteration']:.3f} s/it) choices {r['choices']}"
+        )
+        return r
+
+    first = cfg["images"][0]
+    dip = {"prior": "dip", "prior_kwargs": cfg["dip_kwargs"], "lr": 0.01, "reg_noise_std": 1.0 / 30.0}
+    for name in cfg["images"]:
+        stop = [rfprior.FixedIterations(), rfprior.Discrepancy(sigma=SIGMA / math.sqrt(2)), rfprior.RunningAverage()]
+        go(f"dip/{name}", name, **dip, iterations=cfg["dip_iterations"], stop=stop, fbc_every=every * (name == first))
+    if cfg["dip_sigmoid_iterations"]:
+        stop = [rfprior.FixedIterations(), rfprior.RunningAverage()]
+        go(f"dip_sigmoid/{first}", first, **dip, iterations=cfg["dip_sigmoid_iterations"], stop=stop, sigmoid=True)
+    go(
+        f"dsp/{first}",
+        first,
+        **dip,
+        iterations=cfg["dsp_iterations"],
+        stop=[rfprior.FixedIterations(), rfprior.RunningAverage()],
+        loss=rfprior.DSPLoss(w_complex=1.0, w_amplitude=1.0, w_phase=1.0),
+        fbc_every=every,
+    )
+    for lam in cfg["lambdas"]:
+        go(
+            f"controlled/{lam}",
+            first,
+            prior="controlled",
+            prior_kwargs={**cfg["controlled_kwargs"], "lam": lam},
+            iterations=cfg["controlled_iterations"],
+            lr=0.001,
+            reg_noise_std=0.0,
+            stop=[rfprior.FixedIterations(), rfprior.BlurSharpness(n=cfg["bs_n"], eps=0.01)],
+            sigmoid=True,
+            fbc_every=every,
+        )
+    lam = _paper_lambda(cfg)
+    if cfg["controlled_linear_iterations"]:
+        go(
+            f"controlled_linear/{lam}",
+            first,
+            prior="controlled",
+            prior_kwargs={**cfg["controlled_kwargs"], "lam": lam},
+            iterations=cfg["controlled_linear_iterations"],
+            lr=0.001,
+            reg_noise_std=0.0,
+            stop=[rfprior.FixedIterations()],
+            fbc_every=every,
+        )
+    if "astronaut" in data:
+        for key, sig in (("dd", False), ("dd_sigmoid", True)):
+            dd = {"prior": "deep_decoder", "prior_kwargs": cfg["dd_kwargs"], "lr": 0.01, "reg_noise_std": 0.0}
+            go(
+                f"{key}/astronaut",
+                "astronaut",
+                **dd,
+                iterations=cfg["dd_iterations"],
+                stop=[rfprior.FixedIterations()],
+                sigmoid=sig,
+            )
+    out["seconds_total"] = time.perf_counter() - t0
+    return out
+
+
+def _paper_lambda(cfg: dict[str, Any]) -> float:
+    """λ = 2 (Shi et al.'s denoising setting) when it is among the λs, else the largest."""
+    return 2.0 if 2.0 in cfg["lambdas"] else max(cfg["lambdas"])
+
+
+# ---------------------------------------------------------------------------------------------- the report
+def _mean(v: list[float | None]) -> float | None:
+    v = [x for x in v if x is not None]
+    return float(np.mean(v)) if v else None
+
+
+def _fmt(v: Any) -> Any:
+    return round(v, 2) if isinstance(v, float) else v
+
+
+def _label(key: str) -> str:
+    kind, arg = key.split("/")
+    return {
+        "dip": f"DIP ({arg})",
+        "dip_sigmoid": f"DIP, sigmoid output ({arg})",
+        "dsp": f"DSP loss, DIP net ({arg})",
+        "controlled": f"controlled λ={arg}, sigmoid output",
+        "controlled_linear": f"controlled λ={arg}, rfprior head",
+        "dd": "Deep Decoder, rfprior head",
+        "dd_sigmoid": "Deep Decoder, sigmoid output",
+    }[kind]
+
+
+def summarise(res: dict[str, Any], cfg: dict[str, Any]) -> dict[str, Any]:
+    """Numbers for the tables: per-image DIP rows, late-decay rows, auto-stop rows, FBC rows."""
+    runs = res["runs"]
+    per_image = []
+    for name in cfg["images"]:
+        r = runs[f"dip/{name}"]
+        s = curve_stats(r["psnr"], cfg["dip_report"])
+        avg = r["psnr_average"]
+        d = r["choices"].get("discrepancy")
+        per_image.append(
+            {
+                "image": name,
+                "shape": res["noisy"][name]["shape"],
+                "noisy": res["noisy"][name]["psnr"],
+                "bm3d": res["bm3d"][name]["psnr"],
+                "oracle": s["peak"],
+                "oracle_it": s["peak_it"],
+                "T": s["report_it"] + 1,
+                "raw_at_T": s["report"],
+                "avg_at_T": avg[s["report_it"]],
+                "disc_it": d,
+                "disc_raw": None if d is None else r["psnr"][d],
+                "disc_avg": None if d is None else avg[d],
+                "end_raw": r["psnr"][-1],
+                "end_avg": avg[-1],
+            }
+        )
+    first = cfg["images"][0]
+    decay = [
+        {"key": k, "method": _label(k), "lr": str(r["lr"]), "iterations": r["iterations"], **curve_stats(r["psnr"])}
+        for k, r in runs.items()
+        if k.split("/")[0] != "dip" or k == f"dip/{first}"
+    ]
+    autostop = []
+    for lam in cfg["lambdas"]:
+        r = runs[f"controlled/{lam}"]
+        c = r["choices"].get("blur_sharpness")
+        autostop.append(
+            {
+                "lam": lam,
+                "stop_it": c,
+                "psnr_stop": None if c is None else r["psnr"][c],
+                "budget": r["iterations"],
+                "psnr_end": r["psnr"][-1],
+                "abs_diff": None if c is None else abs(r["psnr"][-1] - r["psnr"][c]),
+            }
+        )
+    fbc_rows = []
+    for k, r in runs.items():
+        if r["fbc"]:
+            rise = rise_iterations(r["fbc_iterations"], r["fbc"])
+            fbc_rows.append(
+                {"key": k, "method": _label(k), "rise": rise, "low_first": bands_in_order(rise), "final": r["fbc"][-1]}
+            )
+    return {"per_image": per_image, "decay": decay, "autostop": autostop, "fbc": fbc_rows}
+
+
+def side_by_side(sm: dict[str, Any], res: dict[str, Any], cfg: dict[str, Any]) -> list[dict[str, Any]]:
+    """Rows ``quantity | ours | published | Δ | published setting``."""
+    P, runs = PUBLISHED, res["runs"]
+    pi = sm["per_image"]
+    bm = _mean([p["bm3d"] for p in pi])
+    raw, avg = _mean([p["raw_at_T"] for p in pi]), _mean([p["avg_at_T"] for p in pi])
+    T, n = pi[0]["T"], len(pi)
+    rows: list[dict[str, Any]] = []
+
+    def add(q: str, ours: Any, pub: Any, where: str) -> None:
+        delta = ours - pub if isinstance(ours, float) and isinstance(pub, float) else None
+        rows.append({"quantity": q, "ours": ours, "published": pub, "delta": delta, "published_setting": where})
+
+    dip_set = "DIP paper: 9 colour images, σ=25, 1800 its"
+    add(f"DIP one run at T={T} (mean of {n})", raw, P["dip_single"], dip_set)
+    add(f"DIP 0.99 running average at T={T}", avg, P["dip_average"], dip_set)
+    add("DIP oracle iterate", _mean([p["oracle"] for p in pi]), None, "not published")
+    add("DIP discrepancy stop (raw)", _mean([p["disc_raw"] for p in pi]), None, "not in the papers")
+    add("DIP discrepancy stop + running average", _mean([p["disc_avg"] for p in pi]), None, "not in the papers")
+    add("BM3D", bm if bm is not None else "not installed", P["cbm3d"], "CBM3D (colour), the same 9 images")
+    if bm is not None:
+        add("DIP one run − BM3D", raw - bm, P["dip_single"] - P["cbm3d"], "DIP paper vs CBM3D")
+        add("DIP running average − BM3D", avg - bm, P["dip_average"] - P["cbm3d"], "DIP paper vs CBM3D")
+        add("DIP oracle − BM3D", _mean([p["oracle"] - p["bm3d"] for p in pi]), None, "not published")
+    add("running-average gain (avg − one run)", avg - raw, P["dip_average"] - P["dip_single"], dip_set)
+    first = cfg["images"][0]
+    if f"dip_sigmoid/{first}" in runs:
+        r = runs[f"dip_sigmoid/{first}"]
+        s = curve_stats(r["psnr"], cfg["dip_report"])
+        add(f"DIP sigmoid output at T ({first})", s["report"], None, "reference output; see DIP rows")
+    b_astro = res["bm3d"].get("astronaut", {}).get("psnr")
+    for key in ("dd", "dd_sigmoid"):
+        if f"{key}/astronaut" in runs:
+            r = runs[f"{key}/astronaut"]
+            add(
+                f"{_label(key + '/astronaut')}, astronaut, {r['iterations']} its",
+                r["psnr"][-1],
+                P["dd_astronaut"],
+                "DD paper: astronaut 512² colour, k=128, 1900 its",
+            )
+            if b_astro is not None:
+                add("  … − BM3D (astronaut)", r["psnr"][-1] - b_astro, None, "not published")
+    for d in sm["decay"]:
+        kind = d["key"].split("/")[0]
+        if kind in ("dip", "controlled", "controlled_linear"):
+            pub = "decays" if kind == "dip" else "≈ 0 (no decay)"
+            add(f"{d['method']}: drop peak → 3× peak", d["drop_3x"], pub, "Shi et al. Fig. 5 / 8")
+    lam = _paper_lambda(cfg)
+    ctrl_end = runs[f"controlled/{lam}"]["psnr"][-1]
+    add(
+        f"controlled λ={lam} (sigmoid) at budget − DIP oracle ({first})",
+        ctrl_end - pi[0]["oracle"],
+        P["shi_controlled"] - P["shi_dip_oracle"],
+        "Shi et al. Table 1, CBSD68 σ=25",
+    )
+    for a in sm["autostop"]:
+        add(
+            f"λ={a['lam']}: |blur/sharpness stop − fixed {a['budget']}-it end|",
+            a["abs_diff"] if a["abs_diff"] is not None else "never stopped",
+            f"≤ {P['shi_autostop_tol']} (F16: {P['shi_autostop_f16']})",
+            "Shi et al. §4.4, fixed 10 000 its",
+        )
+    for f in sm["fbc"]:
+        add(f"FBC bands rise low → high: {f['method']}", "yes" if f["low_first"] else "no", "yes", "Shi et al. Fig. 3")
+    return rows
+
+
+def notes(sm: dict[str, Any], res: dict[str, Any], cfg: dict[str, Any]) -> list[str]:
+    """Why our numbers differ from the published ones (measured facts filled in)."""
+    runs = res["runs"]
+    lam = _paper_lambda(cfg)
+    out = [
+        "* **Images and sizes.** Published DIP/CBM3D numbers are on 9 colour 512² images, the Deep Decoder number on "
+        "the colour astronaut at 512²; here grayscale "
+        + ("whole images" if cfg["size"] is None else f"{cfg['size']}² centre crops")
+        + ". Grayscale denoising has no cross-channel redundancy and small crops hold little self-similarity, so "
+        "every method (BM3D included) scores lower: compare the *gaps* to BM3D, not absolute PSNRs.",
+        "* **Iterations.** " + cfg["note"] + f": DIP {cfg['dip_iterations']} its (published 1800), controlled "
+        f"decoder {cfg['controlled_iterations']} (published 10 000). A peak at the last iteration means the run "
+        "was cut before its optimum (the '3× peak' column is then clipped).",
+        "* **Output nonlinearity.** The DIP, Deep Decoder and Shi et al. codes end in a sigmoid; rfprior's heads are "
+        "linear (complex images have no [0, 1] range). Runs marked 'sigmoid output' restore the reference output.",
+        "* **DSP on denoising.** `operators.Identity` declares no spatial axes, so `DSPLoss` would compare pixels, "
+        "not spectra; this benchmark uses `ImageIdentity` (spatial_dims = dims).",
+        "* **Running average.** rfprior ramps the EMA weight as min(0.99, 1 − 1/(1 + 0.1 t)) (tail averaging); the "
+        "DIP code uses 0.99 from t = 0. Identical after ≈ 1000 its; at short budgets ours averages fewer "
+        "early (bad) outputs.",
+        "* **PSNR.** Peak 1 on |x̂| (the papers use the [0, 1] range); the engine's own history uses max|x| — the "
+        "offset is added back here.",
+    ]
+    lin = f"controlled_linear/{lam}"
+    if lin in runs:
+        a, b = curve_stats(runs[lin]["psnr"]), curve_stats(runs[f"controlled/{lam}"]["psnr"])
+        noisy = res["noisy"][cfg["images"][0]]["psnr"]
+        verdict = (
+            "the sigmoid output is what keeps the controlled decoder from fitting the noise here"
+            if a["drop_3x"] > b["drop_3x"] + 1.0
+            else "the output nonlinearity does not change the decay here"
+        )
+        out.append(
+            f"* **Measured, output head of the controlled decoder (λ={lam}, same weights and input):** rfprior head: "
+            f"peak {a['peak']:.2f} dB at it {a['peak_it']}, {a['at_3x']:.2f} dB at it {a['at_3x_it']}, "
+            f"{a['end']:.2f} dB at it {runs[lin]['iterations'] - 1} (noisy input {noisy:.2f} dB); sigmoid output: "
+            f"peak {b['peak']:.2f} dB at it {b['peak_it']}, {b['at_3x']:.2f} dB at it {b['at_3x_it']}, end "
+            f"{b['end']:.2f} dB — {verdict}. Without the sigmoid the untrained output has no DC (mean-only norms, "
+            "small head bias); the weights grow to make the image mean, which also buys the gain to fit the noise "
+            "within the Lipschitz budget."
+        )
+    return out
+
+
+def markdown(payload: dict[str, Any]) -> str:
+    cfg, sm, rows = payload["config"], payload["summary"], payload["side_by_side"]
+    size = "whole images" if cfg["size"] is None else f"{cfg['size']}² centre crops"
+    md = [f"# Faithful to the papers ({cfg['mode']})", ""]
+    md.append(
+        f"{cfg['note']}. Images {', '.join(cfg['images'])} (skimage.data), grayscale, {size}; real Gaussian noise "
+        f"σ = 25/255, clipped to [0, 1] (seed {cfg['seed']}); A = I on a complex image with zero imaginary part; "
+        f"PSNR peak 1 on magnitudes. DIP: skip net {cfg['dip_kwargs'] or '(reference defaults 5×128, skip 4)'}, "
+        f"Adam 0.01, reg_noise_std 1/30, {cfg['dip_iterations']} its (reported at T = {cfg['dip_report']}), "
+        f"Discrepancy(σ/√2) and RunningAverage(0.99) recorded; DSP loss run {cfg['dsp_iterations']} its. Deep "
+        f"Decoder {cfg['dd_kwargs']}, Adam 0.01, {cfg['dd_iterations']} its. Controlled decoder "
+        f"{cfg['controlled_kwargs']}, λ ∈ {cfg['lambdas']}, Adam 0.001, {cfg['controlled_iterations']} its with the "
+        f"sigmoid output (+ λ = {_paper_lambda(cfg)} with rfprior's head, {cfg['controlled_linear_iterations']} its), "
+        f"BlurSharpness(n = {cfg['bs_n']}, ε = 0.01) recorded. torch threads {cfg['threads']}, device "
+        f"{cfg['device']}; total {payload['results']['seconds_total']:.0f} s."
+    )
+    md += ["", "## Side by side with the published numbers (Δ = ours − published; † |Δ| > 0.5 dB)", ""]
+    table = []
+    for r in rows:
+        d = r["delta"]
+        dtxt = None if d is None else f"{d:+.2f}{' †' if abs(d) > 0.5 else ''}"
+        table.append([r["quantity"], _fmt(r["ours"]), _fmt(r["published"]), dtxt, r["published_setting"]])
+    md.append(md_table(["quantity", "ours [dB]", "published [dB]", "Δ", "published setting"], table))
+    md += ["", "## DIP denoising per image (σ = 25/255; rfprior DIP as shipped)", ""]
+    t = [
+        [
+            p["image"],
+            "×".join(map(str, p["shape"])),
+            p["noisy"],
+            p["bm3d"] if p["bm3d"] is not None else "not installed",
+            p["oracle"],
+            p["oracle_it"],
+            p["raw_at_T"],
+            p["avg_at_T"],
+            p["disc_it"],
+            p["disc_raw"],
+            p["disc_avg"],
+        ]
+        for p in sm["per_image"]
+    ]
+    md.append(
+        md_table(
+            [
+                "image",
+                "size",
+                "noisy",
+                "BM3D",
+                "DIP oracle",
+                "oracle it",
+                "raw @T",
+                "avg @T",
+                "discrepancy it",
+                "disc. raw",
+                "disc. avg",
+            ],
+            t,
+        )
+    )
+    md += ["", f"## Late decay ({cfg['images'][0]}): PSNR at the peak and at 3× the peak iteration", ""]
+    t = [
+        [
+            d["method"],
+            d["lr"],
+            d["peak"],
+            d["peak_it"],
+            d["at_3x"],
+            f"{d['at_3x_it']}{' (clipped)' if d['clipped'] else ''}",
+            d["drop_3x"],
+            d["end"],
+            d["iterations"],
+        ]
+        for d in sm["decay"]
+    ]
+    md.append(md_table(["run", "lr", "peak", "peak it", "PSNR @3×", "it", "drop", "PSNR end", "its"], t))
+    md += ["", "## Blur/sharpness stop (Shi et al.) vs the fixed budget (controlled decoder, sigmoid output)", ""]
+    t = [[a["lam"], a["stop_it"], a["psnr_stop"], a["budget"], a["psnr_end"], a["abs_diff"]] for a in sm["autostop"]]
+    md.append(md_table(["λ", "stop it", "PSNR @stop", "budget", "PSNR @budget", "|Δ|"], t))
+    md += ["", "## FBC vs the noisy target: iteration at which each band is half-way up (– = never)", ""]
+    t = [
+        [f["method"], *f["rise"], " ".join(f"{v:.2f}" for v in f["final"]), "yes" if f["low_first"] else "no"]
+        for f in sm["fbc"]
+    ]
+    md.append(
+        md_table(["run", "band 1 (low)", "band 2", "band 3", "band 4", "band 5 (high)", "FBC at end", "low first"], t)
+    )
+    est = payload.get("full_mode_estimate_s")
+    if est:
+        md += [
+            "",
+            f"Full mode extrapolated to this machine (cost ∝ pixels × iterations, from this run's timings): "
+            f"{est / 3600:.0f} h ≈ {est / 86400:.0f} days — run it on a GPU.",
+        ]
+    md += ["", "## Why the numbers differ", "", *payload["notes"]]
+    md += ["", "Figures: " + ", ".join(payload["figures"])]
+    return "\n".join(md)
+
+
+def figures(res: dict[str, Any], cfg: dict[str, Any], outdir: Path, stem: str) -> list[str]:
+    """FBC panels (DIP, controlled with sigmoid / rfprior head, DSP) and PSNR curves on the first image."""
+    import matplotlib.pyplot as plt
+
+    from rfprior.plot import fbc_curves, save
+
+    runs, first, lam = res["runs"], cfg["images"][0], _paper_lambda(cfg)
+    keys = [
+        k
+        for k in (f"dip/{first}", f"controlled/{lam}", f"controlled_linear/{lam}", f"dsp/{first}")
+        if k in runs and runs[k]["fbc"]
+    ]
+    fig, axes = plt.subplots(1, len(keys), figsize=(4.6 * len(keys), 3.6), sharey=True, squeeze=False)
+    labels = ["band 1 (low)", "band 2", "band 3", "band 4", "band 5 (high)"]
+    for ax, k in zip(axes[0], keys, strict=True):
+        r = runs[k]
+        fbc_curves(r["fbc_iterations"], np.asarray(r["fbc"]), labels=labels, title=f"{_label(k)}, lr {r['lr']}", ax=ax)
+    fig.suptitle(f"FBC vs the noisy target — {first}, {cfg['size'] or 'full'} px, σ = 25/255")
+    fig.tight_layout()
+    files = [p.name for p in save(fig, outdir / f"{stem}_fbc")]
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    for k, r in runs.items():
+        if not k.startswith("controlled") and k.split("/")[1] != first:
+            continue  # other images' runs
+        ax.plot(r["psnr"], label=_label(k), lw=1)
+        if k == f"dip/{first}":
+            ax.plot(r["psnr_average"], label="DIP running average", ls="--", lw=1)
+    b = res["bm3d"][first]["psnr"]
+    if b is not None:
+        ax.axhline(b, color="k", ls=":", label="BM3D")
+    ax.axhline(res["noisy"][first]["psnr"], color="grey", ls=":", label="noisy input")
+    ax.set_xscale("symlog", linthresh=10)
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("PSNR [dB]")
+    ax.set_title(f"{first}, {cfg['size'] or 'full'} px, σ = 25/255")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="x-small", ncol=2)
+    files += [p.name for p in save(fig, outdir / f"{stem}_psnr")]
+    return files
+
+
+def full_mode_estimate(res: dict[str, Any]) -> float:
+    """Seconds the full mode would take here: each run's s/iteration/pixel × full pixels × full iterations."""
+    full = MODES["full"]
+    its = {
+        "dip": full["dip_iterations"],
+        "dip_sigmoid": full["dip_sigmoid_iterations"],
+        "dsp": full["dsp_iterations"],
+        "controlled_linear": full["controlled_linear_iterations"],
+        "dd": full["dd_iterations"],
+        "dd_sigmoid": full["dd_iterations"],
+    }
+    total, ctrl = 0.0, []
+    for k, r in res["runs"].items():
+        kind, arg = k.split("/")
+        per_px = r["seconds_per_iteration"] / r["pixels"]
+        if kind == "controlled":
+            ctrl.append(per_px)
+            continue
+        total += per_px * FULL_PIXELS.get(arg, FULL_PIXELS["astronaut"]) * its[kind]
+    if "dip_sigmoid/astronaut" not in res["runs"]:
+        dip = [r["seconds_per_iteration"] / r["pixels"] for k, r in res["runs"].items() if k.startswith("dip/")]
+        total += float(np.mean(dip)) * FULL_PIXELS["astronaut"] * its["dip_sigmoid"]
+    if ctrl:
+        total += float(np.mean(ctrl)) * FULL_PIXELS["astronaut"] * full["controlled_iterations"] * len(full["lambdas"])
+    return float(total)
+
+
+def _write(outdir: Path, stem: str, payload: dict[str, Any], md: str) -> None:
+    outdir.mkdir(parents=True, exist_ok=True)
+    for ext, text in (("json", json.dumps(payload, indent=1, default=_default)), ("md", md)):
+        path = outdir / f"{stem}.{ext}"
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(text + "\n")
+        os.replace(tmp, path)
+
+
+def run(mode: str = "smoke", outdir: str | Path | None = None, log=print, **overrides: Any) -> dict[str, Any]:
+    """Run one mode (``"smoke"``, ``"reduced"``, ``"full"``) with optional config overrides; write the outputs.
+
+    Returns the payload written to ``<outdir>/faithful[_mode].json``, plus ``"markdown"`` (the printed report).
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {sorted(MODES)}, got {mode!r}")
+    cfg = {**MODES[mode], "mode": mode, "seed": 0, "device": "cpu", "threads": torch.get_num_threads()}
+    unknown = sorted(set(overrides) - set(cfg))
+    if unknown:
+        raise ValueError(f"unknown overrides {unknown}; known: {sorted(cfg)}")
+    cfg.update({k: v for k, v in overrides.items() if v is not None})
+    if 2 * cfg["bs_n"] > cfg["controlled_iterations"]:
+        raise ValueError("controlled_iterations must be ≥ 2 × bs_n for the blur/sharpness rule to be able to decide")
+    res = run_all(cfg, log=log)
+    return report(res, cfg, outdir)
+
+
+def report(
+    res: dict[str, Any], cfg: dict[str, Any], outdir: str | Path | None = None, draw: bool = True
+) -> dict[str, Any]:
+    """Tables, notes and figures (``draw``) from the raw results of :func:`run_all`; writes JSON/markdown/figures."""
+    outdir = RESULTS if outdir is None else Path(outdir)
+    mode = cfg["mode"]
+    stem = "faithful" if mode == "full" else f"faithful_{mode}"
+    sm = summarise(res, cfg)
+    payload: dict[str, Any] = {
+        "machine": machine(),
+        "config": cfg,
+        "published": PUBLISHED,
+        "results": res,
+        "summary": sm,
+        "side_by_side": side_by_side(sm, res, cfg),
+        "full_mode_estimate_s": None if mode == "full" else full_mode_estimate(res),
+        "notes": notes(sm, res, cfg),
+        "figures": figures(res, cfg, outdir, stem) if draw else [],
+    }
+    md = markdown(payload)
+    _write(outdir, stem, payload, md)
+    payload["markdown"] = md
+    return payload
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    g = ap.add_mutually_exclusive_group()
+    g.add_argument("--smoke", action="store_true", help="32² astronaut, 20 iterations, shrunken networks (seconds)")
+    g.add_argument("--reduced", action="store_true", help="64² crops, reference networks, ≈ 25 min on 2 cores")
+    ap.add_argument("--size", type=int, default=None, help="centre-crop size (default per mode)")
+    ap.add_argument("--images", nargs="+", default=None, choices=IMAGES)
+    ap.add_argument("--dip-iterations", type=int, default=None)
+    ap.add_argument("--dip-report", type=int, default=None, help="iteration count T reported as 'one run'")
+    ap.add_argument("--controlled-iterations", type=int, default=None)
+    ap.add_argument("--dd-iterations", type=int, default=None)
+    ap.add_argument("--lambdas", type=float, nargs="+", default=None)
+    ap.add_argument("--device", default=None, help="cpu (default) or cuda")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    ap.add_argument("--outdir", default=None, help="default benchmarks/results/")
+    ap.add_argument("--rebuild", default=None, metavar="JSON", help="re-render tables/figures from a results JSON")
+    a = ap.parse_args(argv)
+    torch.set_num_threads(a.threads)
+    if a.rebuild:
+        old = json.loads(Path(a.rebuild).read_text())
+        print(report(old["results"], old["config"], a.outdir)["markdown"])
+        return
+    mode = "smoke" if a.smoke else "reduced" if a.reduced else "full"
+    payload = run(
+        mode,
+        a.outdir,
+        log=lambda m: print(m, flush=True),
+        size=a.size,
+        images=a.images,
+        dip_iterations=a.dip_iterations,
+        dip_report=a.dip_report,
+        controlled_iterations=a.controlled_iterations,
+        dd_iterations=a.dd_iterations,
+        lambdas=a.lambdas,
+        device=a.device,
+        threads=a.threads,
+    )
+    print(payload["markdown"])
+
+
+if __name__ == "__main__":
+    main()
