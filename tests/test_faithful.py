@@ -47,17 +47,25 @@ def test_table_has_every_row(smoke):
         "running-average gain",
         "Deep Decoder, rfprior head, astronaut",
         "Deep Decoder, sigmoid output, astronaut",
+        "  … at the best-fit iterate",
         "DIP (astronaut): drop peak → 3× peak",
     ]
     for lam in cfg["lambdas"]:
-        expected += [f"controlled λ={lam}, sigmoid output: drop", f"λ={lam}: |blur/sharpness stop"]
+        expected += [f"controlled λ={lam}, sigmoid output: drop", f"λ={lam}: blur/sharpness stop vs fixed"]
     expected += [f"FBC bands rise low → high: {m}" for m in ("DIP (", "DSP loss", "controlled λ=")]
     for e in expected:
         assert any(q.startswith(e) for q in quantities), f"missing row {e!r}"
     assert any("at budget − DIP oracle" in q for q in quantities)
     md = payload["markdown"]
     for q in quantities:
-        assert q in md
+        assert q in md and "|" not in q  # a '|' would split the markdown row
+    widths: list[int] = []  # every markdown table row has as many cells as its header
+    for line in [*md.splitlines(), ""]:
+        if line.startswith("|"):
+            widths.append(line.count("|"))
+        elif widths:
+            assert len(set(widths)) == 1, widths
+            widths = []
     for published in (29.22, 30.43, 31.42):
         assert f"{published:.2f}" in md
     bm3d_row = next(r for r in payload["side_by_side"] if r["quantity"] == "BM3D")
@@ -146,12 +154,13 @@ def test_rise_iterations_and_order():
     rising = np.clip(t / np.array([[10, 20, 40, 80, 1]]), 0, 1)
     rising[:, 4] = 0.0  # band 5 never rises
     rise = faithful.rise_iterations(its, rising.tolist())
-    assert rise[:4] == [10, 10, 20, 40] and rise[4] is None
+    assert rise == [10, 10, 20, 40, None]
     assert faithful.bands_in_order(rise)
     assert not faithful.bands_in_order(rise[::-1])
-    # an initial transient (untrained output) is skipped: rise is measured after the band's minimum
-    dip = [[0.9], [0.2], [0.3], [0.6], [0.9]]
-    assert faithful.rise_iterations([0, 1, 2, 3, 4], dip) == [3]
+    assert not faithful.bands_in_order([10, 30, 20, None, None])
+    # an untrained output above the level first dips (transient): counted from the first value below the level
+    assert faithful.rise_iterations([0, 1, 2, 3, 4], [[0.9], [0.2], [0.3], [0.6], [0.9]]) == [3]
+    assert faithful.rise_iterations([0, 1, 2], [[0.9], [0.7], [0.8]]) == [0]
 
 
 def test_noise_protocol():
@@ -185,3 +194,17 @@ def test_sigmoid_output_wrapper():
     assert x.shape == (1, 16, 16) and x.is_complex()
     assert bool(((x.real > 0) & (x.real < 1)).all())
     assert torch.equal(x.imag, inner().imag)
+
+
+def test_best_fit_iteration_follows_the_deep_decoder_code():
+    """``find_best``: a new best only when the training loss beats the best so far by 0.5 %."""
+    run = {"misfit": [10.0, 5.0, 4.99, 3.0, 3.01, 2.999]}
+    assert faithful.best_fit_iteration(run) == 3
+    assert faithful.best_fit_iteration({"misfit": [1.0, 2.0, 3.0]}) == 0
+
+
+def test_bm3d_absent_gives_a_stated_row(monkeypatch):
+    monkeypatch.setitem(sys.modules, "bm3d", None)  # makes `import bm3d` raise ImportError
+    truth = faithful.load_image("camera", 32)
+    out = faithful.run_bm3d(faithful.add_noise(truth, faithful.SIGMA, 0), truth, faithful.SIGMA)
+    assert out["available"] is False and out["psnr"] is None and "not installed" in out["note"]
