@@ -20,6 +20,8 @@ import torch
 
 from operators import LinearOperator
 
+from .losses import MSELoss, half_squared_norm
+from .metrics import psnr
 from .result import HistoryRecorder, Result
 from .stopping.base import Monitor
 
@@ -91,6 +93,8 @@ class Run:
         op_norm: float = 1.0,
     ) -> None:
         self.net, self.op, self.loss_fn, self.monitors = net, op, loss_fn, monitors
+        # the data misfit ½‖A x − y‖² is the MSE loss itself: don't compute it twice per iteration
+        self.loss_is_misfit = isinstance(loss_fn, MSELoss)
         self.ema_weight, self.reg, self.max_bt = ema_weight, reg, max_backtracks
         self.jump = 10 ** (backtrack_db / 10)
         dev = op.device
@@ -216,8 +220,6 @@ class Run:
         rec: dict[str, float | None] = {"loss": loss_value, "misfit": misfit, "time": s.elapsed, "lr": s.lr}
         rec.update(stats)
         if self.truth is not None:
-            from .metrics import psnr
-
             p_raw = float(psnr(img, self.truth))
             rec["psnr"] = p_raw
             if s.ema is not None:
@@ -253,8 +255,11 @@ class Run:
                 pred = self.op.forward(out)
                 loss = self.loss_fn(pred, self.y_s, self.op)
                 loss_value = float(loss.detach())
-                with torch.no_grad():
-                    misfit_s = 0.5 * float(torch.linalg.vector_norm(pred.detach() - self.y_s) ** 2)
+                if self.loss_is_misfit:
+                    misfit_s = loss_value
+                else:
+                    with torch.no_grad():
+                        misfit_s = float(half_squared_norm(pred.detach() - self.y_s))
                 ok = math.isfinite(misfit_s) and math.isfinite(loss_value)
                 if ok and s.it >= WARMUP and misfit_s > self.jump * s.prev_misfit:
                     ok = False  # a jump: the last step overshot
