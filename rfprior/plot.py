@@ -90,43 +90,27 @@ def image_db(
         raise ValueError(f"image_db: expected a 2-D image, got shape {v.shape}")
     a = np.abs(v).astype(float)
     ref = float(reference) if reference is not None else float(a.max()) or 1.0
-    own = ax is None
     if scale == "linear":
-        if own:
-            _, ax = plt.subplots(figsize=(4.2, 3.6))
         if signed is None:
             signed = not np.iscomplexobj(v) and bool((v < 0).any())
-        shown = v.astype(float) if not np.iscomplexobj(v) else a
-        extent, xl, zl = _extent(x, z, a.shape)
-        if labels is not None:
-            xl, zl = labels
-        im = ax.imshow(
-            shown,
-            origin="lower",
-            extent=extent,
-            cmap="RdBu_r" if signed else "viridis",
-            vmin=-ref if signed else 0.0,
-            vmax=ref,
-            aspect="auto",
-        )
-        ax.set_xlabel(xl)
-        ax.set_ylabel(zl)
-        ax.set_title(title)
-        ax.figure.colorbar(im, ax=ax)
-        if own and path is not None:
-            save(ax.figure, path)
-        return ax
-    db = 20 * np.log10(np.maximum(a / ref, 10 ** (-dynamic_range / 20 - 1)))
-    if own:
-        _, ax = plt.subplots(figsize=(4.2, 3.6))
+        shown = a if np.iscomplexobj(v) else v.astype(float)
+        style = {"cmap": "RdBu_r" if signed else "viridis", "vmin": -ref if signed else 0.0, "vmax": ref}
+        bar_label = ""
+    else:
+        shown = 20 * np.log10(np.maximum(a / ref, 10 ** (-dynamic_range / 20 - 1)))
+        style = {"cmap": "inferno", "vmin": -dynamic_range, "vmax": 0}
+        bar_label = "dB"
     extent, xl, zl = _extent(x, z, a.shape)
     if labels is not None:
         xl, zl = labels
-    im = ax.imshow(db, origin="lower", extent=extent, cmap="inferno", vmin=-dynamic_range, vmax=0, aspect="auto")
+    own = ax is None
+    if own:
+        _, ax = plt.subplots(figsize=(4.2, 3.6))
+    im = ax.imshow(shown, origin="lower", extent=extent, aspect="auto", **style)
     ax.set_xlabel(xl)
     ax.set_ylabel(zl)
     ax.set_title(title)
-    ax.figure.colorbar(im, ax=ax, label="dB")
+    ax.figure.colorbar(im, ax=ax, label=bar_label)
     if own and path is not None:
         save(ax.figure, path)
     return ax
