@@ -38,7 +38,7 @@ Protocol (also stated in the output)
   k = 128, 6 layers, lr 0.01, no input jitter. Controlled decoder (Shi et al.): Gaussian upsampling (authors'
   per-stage σ), λ ∈ {1.4, 1.8, 2}, σ_max by power iteration (as in the paper), Adam lr 0.001, no jitter,
   ``BlurSharpness(n=100, eps=0.01)`` recorded. DSP: the DIP network with ``DSPLoss(1, 1, 1)`` on the image
-  spectrum (see ``ImageIdentity``).
+  spectrum (``operators.Identity`` declares its image axes spatial, so ``DSPLoss`` transforms them).
 * FBC (Shi et al. Eq. 1): ``rfprior.fbc(output, y₀)`` against the *degraded* image the network fits, 5 rings.
   "Rise" of a band = first iteration at which it reaches 0.5, counted from its first value below 0.5 (so the
   untrained output's transient does not count).
@@ -145,18 +145,6 @@ MODES: dict[str, dict[str, Any]] = {
 }
 
 
-class ImageIdentity(Identity):
-    """``A = I`` whose axes are spatial, so that ``DSPLoss`` takes the image spectrum (as the DSP paper does).
-
-    ``operators.Identity`` declares no spatial axes, which makes ``DSPLoss`` compare amplitudes and phases
-    pixel by pixel instead of per frequency.
-    """
-
-    def __init__(self, shape: tuple[int, int]) -> None:
-        super().__init__(shape)
-        self.spatial_dims = self.dims
-
-
 class SigmoidOutput(torch.nn.Module):
     """The reference codes' output for [0, 1] images: ``sigmoid(Re f) + i·Im f`` around an rfprior prior."""
 
@@ -232,7 +220,7 @@ def fit(
     ``sigmoid=True`` wraps the prior in :class:`SigmoidOutput` (reference output) and turns autoscale off.
     """
     y = _complex(noisy)
-    op = ImageIdentity(noisy.shape)
+    op = Identity(noisy.shape)
     net: Any = prior
     kwargs: dict[str, Any] | None = prior_kwargs
     if sigmoid:
@@ -660,8 +648,8 @@ def notes(sm: dict[str, Any], res: dict[str, Any], cfg: dict[str, Any]) -> list[
         "was cut before its optimum (the '3× peak' column is then clipped).",
         "* **Output nonlinearity.** The DIP, Deep Decoder and Shi et al. codes end in a sigmoid; rfprior's heads are "
         "linear (complex images have no [0, 1] range). Runs marked 'sigmoid output' restore the reference output.",
-        "* **DSP on denoising.** `operators.Identity` declares no spatial axes, so `DSPLoss` would compare pixels, "
-        "not spectra; this benchmark uses `ImageIdentity` (spatial_dims = dims).",
+        "* **DSP on denoising.** `operators.Identity` declares its image axes spatial, so `DSPLoss` compares the "
+        "image spectra (amplitude and phase per frequency), as the DSP paper does.",
         "* **Running average.** rfprior ramps the EMA weight as min(0.99, 1 − 1/(1 + 0.1 t)) (tail averaging); the "
         "DIP code uses 0.99 from t = 0. Identical after ≈ 1000 its; at short budgets ours averages fewer "
         "early (bad) outputs.",

@@ -175,13 +175,13 @@ def test_noise_protocol():
 
 
 def test_image_identity_makes_dsp_spectral():
-    """With ``operators.Identity`` the DSP amplitude term is pixel-wise; ``ImageIdentity`` makes it spectral."""
+    """``operators.Identity`` declares its image axes spatial, so DSP compares spectra (``spatial=False``: pixels)."""
     g = torch.Generator().manual_seed(0)
     y = torch.randn(16, 16, generator=g, dtype=torch.complex64)
     pred = torch.roll(y, 3, dims=1)  # same spectrum magnitudes, shifted pixels
     loss = rfprior.DSPLoss(w_complex=0.0, w_amplitude=1.0)
-    spectral = float(loss(pred, y, faithful.ImageIdentity((16, 16))))
-    pixelwise = float(loss(pred, y, Identity((16, 16))))
+    spectral = float(loss(pred, y, Identity((16, 16))))
+    pixelwise = float(loss(pred, y, Identity((16, 16), spatial=False)))
     assert spectral < 1e-6 * pixelwise  # a shift leaves |F y| unchanged
     assert pixelwise > 1.0
 

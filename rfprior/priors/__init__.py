@@ -24,11 +24,13 @@ from .complex_net import ComplexDecoder
 from .controlled import ControlledDecoder
 from .deep_decoder import DeepDecoder
 from .dip import DIP
-from .heads import HEADS, OutputHead
+from .heads import ALL_HEADS, HEADS, REAL_HEADS, OutputHead
 from .layers import GaussianUpsample, LipschitzConv2d, MeanOnlyNorm, bed_of_nails
 
 __all__ = [
+    "ALL_HEADS",
     "HEADS",
+    "REAL_HEADS",
     "PRIORS",
     "DIP",
     "ComplexDecoder",

@@ -31,7 +31,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from .heads import HEADS
+from .heads import ALL_HEADS
 
 __all__ = ["Prior", "padded_size", "center_crop", "seeded_init", "check_positive_int"]
 
@@ -96,7 +96,8 @@ class Prior(nn.Module):
     shape : (H, W)
         Output image size in pixels.
     head : str
-        ``"real_imag"``, ``"complex"`` or ``"amp_phase"`` (see :mod:`rfprior.priors.heads`).
+        ``"real_imag"``, ``"complex"``, ``"amp_phase"`` or ``"sigmoid"`` (real image in (0, 1));
+        see :mod:`rfprior.priors.heads`.
     seed : int
         Seeds the input and the weights.
     z : Tensor (buffer)
@@ -104,7 +105,7 @@ class Prior(nn.Module):
     """
 
     name: ClassVar[str] = "prior"
-    allowed_heads: ClassVar[tuple[str, ...]] = HEADS
+    allowed_heads: ClassVar[tuple[str, ...]] = ALL_HEADS
 
     z: torch.Tensor
 

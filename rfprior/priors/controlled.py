@@ -50,7 +50,7 @@ class ControlledDecoder(Prior):
     Parameters
     ----------
     shape : (H, W)
-    head : ``"real_imag" | "complex" | "amp_phase"``
+    head : ``"real_imag" | "complex" | "amp_phase" | "sigmoid"`` (real, in [0, 1])
     seed : int
     channels : int
         Feature channels (default 128).

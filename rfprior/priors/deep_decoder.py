@@ -53,7 +53,7 @@ class DeepDecoder(Prior):
     Parameters
     ----------
     shape : (H, W)
-    head : ``"real_imag" | "complex" | "amp_phase"``
+    head : ``"real_imag" | "complex" | "amp_phase" | "sigmoid"`` (real, in [0, 1])
     seed : int
     channels : int
         ``k`` (default 64; 64–128 typical).

@@ -82,7 +82,7 @@ class DIP(Prior):
     ----------
     shape : (H, W)
         Output size in pixels (any size; built at a padded size and centre-cropped).
-    head : ``"real_imag" | "complex" | "amp_phase"``
+    head : ``"real_imag" | "complex" | "amp_phase" | "sigmoid"`` (real, in [0, 1])
     seed : int
         Seeds the input and the weights.
     scales : int

@@ -19,6 +19,17 @@ complex image ``(B, H, W)`` in the complex counterpart of the feature dtype.
     Gaussian weights, i.e. uniform phase and Rayleigh modulus). It is the natural head
     of the natively complex :class:`~rfprior.priors.complex_net.ComplexDecoder`, whose
     features are complex (there it acts on the real/imaginary feature pairs).
+``"sigmoid"``
+    A real 1×1 convolution to 1 channel ``u``; image ``sigmoid(u) + 0i``: a **real**
+    image in ``(0, 1)`` with an imaginary part of exactly 0, returned as a complex
+    tensor like every head. It is the output of the DIP, Deep Decoder and spectrally
+    controlled decoder reference codes (natural images in [0, 1]). For a real,
+    non-negative scene only: it cannot represent a phase. The range is in the engine's
+    working units, so run ``reconstruct(..., autoscale=False)`` with an operator of
+    norm 1 (e.g. ``operators.Identity``) for the output to lie in [0, 1] in data units.
+
+:data:`HEADS` lists the heads that can represent any complex image; :data:`REAL_HEADS`
+those that emit a real image; :data:`ALL_HEADS` both (what ``head=`` accepts).
 """
 
 from __future__ import annotations
@@ -29,9 +40,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["HEADS", "OutputHead"]
+__all__ = ["ALL_HEADS", "HEADS", "REAL_HEADS", "OutputHead"]
 
+#: heads that can represent any complex image
 HEADS: tuple[str, ...] = ("real_imag", "complex", "amp_phase")
+#: heads that emit a real image (imaginary part exactly 0)
+REAL_HEADS: tuple[str, ...] = ("sigmoid",)
+#: every head a prior accepts through ``head=``
+ALL_HEADS: tuple[str, ...] = HEADS + REAL_HEADS
 
 
 class OutputHead(nn.Module):
@@ -41,7 +57,7 @@ class OutputHead(nn.Module):
     ----------
     in_channels : int
         Number of feature channels ``C``.
-    kind : ``"real_imag" | "complex" | "amp_phase"``
+    kind : ``"real_imag" | "complex" | "amp_phase" | "sigmoid"``
     bias : bool
         Whether the 1×1 convolution has a bias.
     gain : float, optional
@@ -55,8 +71,8 @@ class OutputHead(nn.Module):
 
     def __init__(self, in_channels: int, kind: str, bias: bool = True, gain: float | None = None) -> None:
         super().__init__()
-        if kind not in HEADS:
-            raise ValueError(f"head must be one of {HEADS}, got {kind!r}")
+        if kind not in ALL_HEADS:
+            raise ValueError(f"head must be one of {ALL_HEADS}, got {kind!r}")
         self.kind = kind
         self.in_channels = int(in_channels)
         std = (gain if gain is not None else 1.0 / math.sqrt(3.0)) / math.sqrt(self.in_channels)
@@ -70,7 +86,7 @@ class OutputHead(nn.Module):
                 self.register_parameter("bias_real", None)
                 self.register_parameter("bias_imag", None)
         else:
-            self.conv = nn.Conv2d(self.in_channels, 2, 1, bias=bias)
+            self.conv = nn.Conv2d(self.in_channels, 1 if kind in REAL_HEADS else 2, 1, bias=bias)
             if gain is not None:
                 bound = math.sqrt(3.0) * std
                 nn.init.uniform_(self.conv.weight, -bound, bound)
@@ -84,6 +100,9 @@ class OutputHead(nn.Module):
         out = self.conv(features)
         if self.kind == "real_imag":
             return torch.complex(out[:, 0], out[:, 1])
+        if self.kind == "sigmoid":
+            real = torch.sigmoid(out[:, 0])
+            return torch.complex(real, torch.zeros_like(real))
         return torch.polar(F.softplus(out[:, 0]), out[:, 1])
 
     def extra_repr(self) -> str:
