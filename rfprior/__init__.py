@@ -13,6 +13,7 @@ backprojection. Physics lives in the separate :mod:`operators` package.
 __version__ = "0.1.0"
 
 from . import io, losses, metrics, priors, scenes, stopping
+from ._resolve import DEFAULT_PRIORS, default_prior
 from .engine import DEFAULTS, IterationState, reconstruct
 from .losses import DSPLoss, MSELoss
 from .metrics import fbc, nmse, psnr, ssim
@@ -30,6 +31,7 @@ from .stopping import (
 
 __all__ = [
     "DEFAULTS",
+    "DEFAULT_PRIORS",
     "DSPLoss",
     "MSELoss",
     "BlurSharpness",
@@ -42,6 +44,7 @@ __all__ = [
     "StoppingRule",
     "WindowedVariance",
     "__version__",
+    "default_prior",
     "fbc",
     "io",
     "losses",

@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["PRESETS", "resolve_loss", "resolve_prior"]
+__all__ = ["DEFAULT_PRIORS", "PRESETS", "default_prior", "resolve_loss", "resolve_prior"]
 
 #: Named size presets usable wherever a prior name is (CLI ``--prior``): name → (prior, kwargs).
 #: ``dip_small`` is the skip network at 32 channels: measured on the bundled 64² MIMO file it
@@ -18,15 +18,43 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 
-def resolve_prior(
-    prior: str | torch.nn.Module | None, shape: tuple[int, ...], seed: int, kwargs: dict[str, Any] | None
-) -> tuple[torch.nn.Module, dict[str, Any]]:
-    """Build a prior from a name (seeded) or accept a ready module; return it and its settings."""
+#: The default prior per forward model (operator class name), chosen by measurement
+#: (README "Defaults", benchmarks/engine.py). Radar scenes hold point targets far below the
+#: pixel pitch's resolution limit and a large null space at 128²: the Deep Decoder's smooth
+#: bilinear upsampling cannot place a one-pixel target and fills the null space instead
+#: (128² default scene: −5 dB, oracle 22 dB), the 32-channel skip network fits them.
+DEFAULT_PRIORS: dict[str, str] = {"MIMORadar": "dip_small"}
+
+
+def default_prior(op: Any = None) -> str:
+    """The prior :func:`rfprior.reconstruct` uses when none is given, for forward model ``op``.
+
+    ``DEFAULT_PRIORS[type(op).__name__]`` when listed, else ``DEFAULTS["prior"]`` when that
+    is a name, else ``"deep_decoder"``.
+    """
     from .engine import DEFAULTS
 
+    name = type(op).__name__ if op is not None else None
+    if name in DEFAULT_PRIORS:
+        return DEFAULT_PRIORS[name]
+    base = DEFAULTS["prior"]
+    return base if isinstance(base, str) and base != "auto" else "deep_decoder"
+
+
+def resolve_prior(
+    prior: str | torch.nn.Module | None,
+    shape: tuple[int, ...],
+    seed: int,
+    kwargs: dict[str, Any] | None,
+    op: Any = None,
+) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """Build a prior from a name (seeded) or accept a ready module; return it and its settings.
+
+    ``prior=None`` or ``"auto"`` picks :func:`default_prior` for ``op``.
+    """
     kwargs = dict(kwargs or {})
-    if prior is None:
-        prior = DEFAULTS["prior"]
+    if prior is None or prior == "auto":
+        prior = default_prior(op)
     if isinstance(prior, str):
         from .priors import PRIORS, make_prior
 

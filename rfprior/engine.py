@@ -40,7 +40,7 @@ __all__ = ["IterationState", "reconstruct", "DEFAULTS"]
 
 #: Defaults chosen by measurement (benchmarks/engine.py; see README "Defaults").
 DEFAULTS: dict[str, Any] = {
-    "prior": "deep_decoder",
+    "prior": "auto",  # per forward model: rfprior.default_prior(op) (Deep Decoder; dip_small for MIMO)
     "iterations": 1500,
     "lr": 0.01,
     "reg_noise_std": 0.0,
@@ -80,8 +80,8 @@ def reconstruct(
     op : LinearOperator
         Forward model with ``in_shape == (H, W)``.
     prior : name (``"dip"``, ``"deep_decoder"``, ``"controlled"``, ``"complex"``) or a ``Prior`` module
-        A name is built with ``prior_kwargs`` and the run's ``seed``; default
-        ``DEFAULTS["prior"]``.
+        A name is built with ``prior_kwargs`` and the run's ``seed``; default (or ``"auto"``):
+        :func:`rfprior.default_prior` for ``op`` (``"deep_decoder"``; ``"dip_small"`` for MIMO radar).
     loss : ``"mse"``, ``"dsp"`` or a callable ``loss(pred, y, op) -> scalar``
     stop : a rule or a list of rules; the first decides, the others are recorded.
         Default: fixed iterations.
@@ -134,7 +134,7 @@ def reconstruct(
         prior_for_refit: Any = copy.deepcopy(prior)  # the refit starts from the same untrained weights
     else:
         prior_for_refit = prior
-    net, prior_settings = resolve_prior(prior, op.in_shape, seed, prior_kwargs)
+    net, prior_settings = resolve_prior(prior, op.in_shape, seed, prior_kwargs, op)
     net = net.to(dev)
     loss_fn, loss_settings = resolve_loss(loss)
 

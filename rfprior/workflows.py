@@ -28,7 +28,8 @@ from operators import (
     tv_reconstruct,
 )
 
-from .engine import DEFAULTS, reconstruct
+from ._resolve import default_prior
+from .engine import reconstruct
 from .metrics import psnr, ssim
 from .result import Result
 from .stopping import (
@@ -146,7 +147,7 @@ def compare(
         rows.append(Row(name, img.cpu(), secs, _misfit(op, y, img)))
     results: dict[str, Result] = {}
     for p in priors:
-        p = p or DEFAULTS["prior"]
+        p = p or default_prior(op)
         t = time.perf_counter()
         res = reconstruct(
             y,

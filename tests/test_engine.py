@@ -237,3 +237,19 @@ def test_holdout_refit_with_a_module_prior_starts_from_untrained_weights():
         op, y, prior=fresh, prior_kwargs=None, iterations=res.final_iteration + 1, stop=rfprior.FixedIterations()
     )
     assert torch.equal(res.image, ref.image)
+
+
+def test_default_prior_depends_on_the_forward_model():
+    from operators.mimo import MIMORadar
+    from rfprior.scenes import default_geometry
+
+    g = default_geometry("mimo", 8)
+    mimo = MIMORadar(g["tx"], g["rx"], g["frequencies"], g["x"], g["z"])
+    op, _, _, _ = _problem()
+    assert rfprior.default_prior(op) == "deep_decoder"
+    assert rfprior.default_prior(mimo) == "dip_small" == rfprior.DEFAULT_PRIORS["MIMORadar"]
+    # prior=None and prior="auto" both resolve to it, and the settings say which preset ran
+    y = mimo(torch.ones(mimo.in_shape, dtype=mimo.dtype))
+    for p in (None, "auto"):
+        res = rfprior.reconstruct(y, mimo, prior=p, iterations=2, progress=False)
+        assert res.settings["prior"]["name"] == "dip" and res.settings["prior"]["preset"] == "dip_small"
