@@ -88,6 +88,7 @@ class Run:
         lr: float,
         truth: torch.Tensor | None,
         backtrack_db: float,
+        psnr_peak: float | None = None,
         max_backtracks: int,
         scale: float,
         op_norm: float = 1.0,
@@ -101,6 +102,7 @@ class Run:
         self.gen = torch.Generator(device=dev).manual_seed(seed + 7919)
         self.truth = None if truth is None else truth.to(dev)
         self.scale = scale
+        self.psnr_peak = psnr_peak
         self.image_factor = 1.0 / (scale * op_norm)
         self.y_s = y * scale
         self.params = [p for p in net.parameters() if p.requires_grad]
@@ -220,10 +222,10 @@ class Run:
         rec: dict[str, float | None] = {"loss": loss_value, "misfit": misfit, "time": s.elapsed, "lr": s.lr}
         rec.update(stats)
         if self.truth is not None:
-            p_raw = float(psnr(img, self.truth))
+            p_raw = float(psnr(img, self.truth, peak=self.psnr_peak))
             rec["psnr"] = p_raw
             if s.ema is not None:
-                rec["psnr_average"] = float(psnr(s.ema, self.truth))
+                rec["psnr_average"] = float(psnr(s.ema, self.truth, peak=self.psnr_peak))
             if p_raw > s.best_psnr:
                 s.best_psnr, s.oracle_it = p_raw, it
                 s.oracle = img.clone() if s.oracle is None else s.oracle.copy_(img)

@@ -62,6 +62,7 @@ def reconstruct(
     reg_noise_std: float | None = None,
     sigma: float | None = None,
     truth: torch.Tensor | None = None,
+    psnr_peak: float | None = None,
     autoscale: bool = True,
     backtrack_db: float = 5.0,
     max_backtracks: int = 10,
@@ -92,6 +93,7 @@ def reconstruct(
     reg_noise_std : standard deviation of the input jitter (0 = none).
     sigma : noise σ per real/imag component if known (used by the discrepancy rule).
     truth : ground-truth image ``(H, W)`` for benchmarks; adds ``psnr`` to the history.
+    psnr_peak : peak of the history's PSNR (e.g. 1.0 for images in [0, 1]); default ``max |truth|``.
     autoscale : scale the data so that ``‖A f(z)‖ ≈ ‖y‖`` for the untrained network.
     backtrack_db : misfit jump (dB, one step) that triggers a restore of the last good weights.
     max_backtracks : consecutive failures after which the run stops with the best valid iterate.
@@ -126,6 +128,8 @@ def reconstruct(
     y = y.to(device=dev, dtype=op.dtype)
     if not bool(torch.isfinite(torch.view_as_real(y)).all()):
         raise ValueError("y contains NaN or Inf")
+    if psnr_peak is not None and not (psnr_peak > 0 and math.isfinite(psnr_peak)):
+        raise ValueError(f"psnr_peak must be a positive finite number, got {psnr_peak}")
     if truth is not None and tuple(truth.shape) != op.in_shape:
         raise ValueError(f"truth must have the image shape {op.in_shape}, got {tuple(truth.shape)}")
 
@@ -186,6 +190,7 @@ def reconstruct(
         reg=reg,
         lr=lr,
         truth=truth,
+        psnr_peak=psnr_peak,
         backtrack_db=backtrack_db,
         max_backtracks=max_backtracks,
         scale=scale,
@@ -215,6 +220,7 @@ def reconstruct(
         reg_noise_std=reg,
         sigma=sigma,
         truth=truth,
+        psnr_peak=psnr_peak,
         autoscale=autoscale,
         backtrack_db=backtrack_db,
         max_backtracks=max_backtracks,

@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -253,3 +254,15 @@ def test_default_prior_depends_on_the_forward_model():
     for p in (None, "auto"):
         res = rfprior.reconstruct(y, mimo, prior=p, iterations=2, progress=False)
         assert res.settings["prior"]["name"] == "dip" and res.settings["prior"]["preset"] == "dip_small"
+
+
+def test_psnr_peak_sets_the_history_peak():
+    op, y, x, _ = _problem()
+    a = _run(op, y, iterations=3, truth=x)
+    b = _run(op, y, iterations=3, truth=x, psnr_peak=2.0)
+    peak = float(x.abs().max())
+    # PSNR = 20 log10(peak / rmse): a fixed peak shifts the curve by 20 log10(2 / max|x|)
+    shift = 20 * math.log10(2.0 / peak)
+    np.testing.assert_allclose(b.history["psnr"].values, a.history["psnr"].values + shift, rtol=0, atol=1e-4)
+    with pytest.raises(ValueError, match="psnr_peak"):
+        _run(op, y, iterations=1, psnr_peak=0.0)
