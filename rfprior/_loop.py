@@ -308,8 +308,21 @@ class Run:
         if s.choices.get("heldout") is not None:
             return s.picked["heldout"], int(s.choices["heldout"]), s.reason + "; fell back to the hold-out choice"
         if s.ema is not None:
-            return s.ema.clone(), last_it, s.reason + "; fell back to the last running average"
+            # never reached the decision (e.g. the misfit stayed above τMσ²: still under-fitting):
+            # of the last running average and the last iterate, return the one that fits the data
+            # better — the average lags behind an iterate that is still improving
+            ema_misfit = self._misfit_of(s.ema)
+            if ema_misfit <= s.prev_misfit / self.scale**2:
+                return s.ema.clone(), last_it, s.reason + "; fell back to the last running average (lower misfit)"
+            why = "; fell back to the last iterate (lower misfit than the running average)"
+            return s.last_img.clone(), last_it, s.reason + why
         return s.last_img.clone(), last_it, s.reason + "; fell back to the last iterate"
+
+    def _misfit_of(self, image: torch.Tensor) -> float:
+        """Data misfit ``½‖A x − y‖²`` (data units) of an image in data units, on the fitted measurements."""
+        with torch.no_grad():
+            pred = self.op.forward(image / self.image_factor)
+            return float(half_squared_norm(pred - self.y_s)) / self.scale**2
 
     def _result(self, settings: dict[str, Any], interrupted: bool) -> Result:
         s = self.state

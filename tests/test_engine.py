@@ -266,3 +266,37 @@ def test_psnr_peak_sets_the_history_peak():
     np.testing.assert_allclose(b.history["psnr"].values, a.history["psnr"].values + shift, rtol=0, atol=1e-4)
     with pytest.raises(ValueError, match="psnr_peak"):
         _run(op, y, iterations=1, psnr_peak=0.0)
+
+
+def _misfit(op, y, x):
+    return 0.5 * float(torch.linalg.vector_norm(op.forward(x) - y) ** 2)
+
+
+@pytest.mark.parametrize("lr", [0.003, 0.05])
+def test_unreached_discrepancy_returns_the_better_fitting_of_average_and_last_iterate(lr):
+    """σ far too small: the threshold is never reached; the result is whichever of the last running
+    average and the last iterate has the lower data misfit (stated in the stop reason)."""
+    from rfprior._loop import EMA_RAMP
+
+    op, y, _, _ = _problem()
+    seen = []
+    res = _run(
+        op,
+        y,
+        iterations=40,
+        lr=lr,
+        sigma=1e-6,
+        stop=[rfprior.Discrepancy(), rfprior.RunningAverage()],
+        callbacks=[lambda s: seen.append(s.image.clone())],
+    )
+    assert res.choices["discrepancy"] is None and "never reached" in res.stop_reason
+    avg = None
+    for t, img in enumerate(seen):  # the engine's tail-averaging schedule
+        w = min(0.99, 1.0 - 1.0 / (1.0 + EMA_RAMP * t))
+        avg = img.clone() if avg is None else avg * w + img * (1 - w)
+    m_avg, m_last = _misfit(op, y, avg), _misfit(op, y, res.final_image)
+    if "last iterate" in res.stop_reason:
+        assert torch.equal(res.image, res.final_image) and m_last < m_avg
+    else:
+        assert "running average" in res.stop_reason and m_avg <= m_last
+        torch.testing.assert_close(res.image, avg, rtol=1e-4, atol=1e-6)
