@@ -143,6 +143,7 @@ def reconstruct(
     loss_fn, loss_settings = resolve_loss(loss)
 
     ctx = FitContext(op=op, y=y, seed=seed, iterations=iterations, sigma=sigma)
+    ctx.info["prior"] = getattr(net, "name", prior_settings.get("name"))  # per-prior defaults (Discrepancy τ)
     fit_index = None
     for r in rules:
         idx = r.fit_subset(ctx)

@@ -195,3 +195,17 @@ def test_pixel_sharp_phantom_biases_the_outer_kspace_estimate():
         noise = torch.randn(op.out_shape, dtype=op.dtype, generator=torch.Generator().manual_seed(2))
         ratios.append(estimate_sigma(op, clean + sigma * math.sqrt(2) * noise)[0] / sigma)
     assert ratios[0] > 3 and abs(ratios[1] - 1) < 0.1, ratios
+
+
+def test_discrepancy_default_tau_depends_on_the_prior():
+    from rfprior.stopping import DEFAULT_TAU
+
+    ctx = _ctx(sigma=0.1)
+    assert Discrepancy().start(ctx).tau == 1.0  # no prior known: DESIGN.md's τ = 1
+    ctx.info["prior"] = "deep_decoder"
+    assert Discrepancy().start(ctx).tau == DEFAULT_TAU["deep_decoder"] == 0.7
+    assert Discrepancy(tau=1.2).start(ctx).tau == 1.2  # an explicit τ always wins
+    ctx.info["prior"] = "dip"
+    assert Discrepancy().start(ctx).tau == 1.0
+    with pytest.raises(ValueError, match="tau"):
+        Discrepancy(tau=True)

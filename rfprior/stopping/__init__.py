@@ -6,7 +6,7 @@ recorded in the history (their statistic per iteration and their own choice).
 
 from .average import RunningAverage
 from .base import Decision, FitContext, FixedIterations, Monitor, StoppingRule
-from .discrepancy import Discrepancy
+from .discrepancy import DEFAULT_TAU, Discrepancy
 from .holdout import HoldOut, split_indices
 from .sharpness import BlurSharpness, blur_measure, mlv_sharpness
 from .variance import WindowedVariance
@@ -14,6 +14,7 @@ from .variance import WindowedVariance
 __all__ = [
     "BlurSharpness",
     "Decision",
+    "DEFAULT_TAU",
     "Discrepancy",
     "FitContext",
     "FixedIterations",
