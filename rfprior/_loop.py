@@ -108,7 +108,8 @@ class Run:
         self.params = [p for p in net.parameters() if p.requires_grad]
         self.good = [p.detach().clone() for p in self.params]
         self.good_opt: dict[torch.Tensor, dict[str, torch.Tensor]] = {}
-        self.opt = torch.optim.Adam(self.params, lr=lr)
+        # foreach: one fused kernel per state tensor list (≈ 2× faster steps for the 112-tensor skip net)
+        self.opt = torch.optim.Adam(self.params, lr=lr, foreach=True)
         self.state = LoopState(lr=lr, choices={m.name: None for m in monitors})
 
     # ------------------------------------------------------------------ checkpoints
@@ -126,7 +127,7 @@ class Run:
 
     def load_state_dict(self, d: dict[str, Any]) -> None:
         self.net.load_state_dict(d["net"])
-        self.opt = torch.optim.Adam(self.params, lr=d["state"].lr)
+        self.opt = torch.optim.Adam(self.params, lr=d["state"].lr, foreach=True)
         self.opt.load_state_dict(d["opt"])
         with torch.no_grad():
             for g, s in zip(self.good, d["good"], strict=True):
@@ -186,17 +187,17 @@ class Run:
         s, it = self.state, self.state.it
         s.fails = 0
         s.prev_misfit = misfit_s
-        for p, g in zip(self.params, self.good, strict=True):
-            g.copy_(p)
-        for p in self.params:  # in-place snapshot of the optimiser state (no allocation after the first)
-            st = self.opt.state.get(p)
-            if st:
-                saved = self.good_opt.get(p)
-                if saved is None:
+        torch._foreach_copy_(self.good, self.params)
+        # in-place snapshot of the optimiser state (no allocation after the first)
+        if self.good_opt and len(self.good_opt) == len(self.opt.state):
+            dst = [v for saved in self.good_opt.values() for v in saved.values()]
+            src = [self.opt.state[p][k] for p, saved in self.good_opt.items() for k in saved]
+            torch._foreach_copy_(dst, src)
+        else:  # first snapshot (or new state appeared): allocate
+            for p in self.params:
+                st = self.opt.state.get(p)
+                if st:
                     self.good_opt[p] = {k: v.clone() for k, v in st.items() if torch.is_tensor(v)}
-                else:
-                    for k, v in saved.items():
-                        v.copy_(st[k])
         img = out.detach() * self.image_factor
         if self.ema_weight is not None:
             # tail averaging: the effective window grows as ~10 % of the iterations run, up to 1/(1 − w),
