@@ -133,13 +133,22 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="64² and 128² only, fewer iterations")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1: the other core is busy)")
+    ap.add_argument(
+        "--ttr-only", action="store_true", help="re-run only the time-to-result part (keep the stored split table)"
+    )
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     sizes = (64, 128) if args.quick else (64, 128, 256)
     iters = {64: 20, 128: 10, 256: 4}
     rows, split = [], []
     t0 = time.perf_counter()
-    for size in sizes:
+    if args.ttr_only:
+        import json
+
+        from benchmarks._common import RESULTS
+
+        split = json.loads((RESULTS / "engine.json").read_text())["split"]
+    for size in () if args.ttr_only else sizes:
         for modality in ("mimo", "partial_fourier"):
             for prior in PRIORS:
                 s = _split(prior, modality, size, iters[size])
@@ -148,21 +157,22 @@ def main(argv: list[str] | None = None) -> None:
                     f"[{time.perf_counter() - t0:5.0f}s] {modality} {size} {prior}: {s['total_ms']:.1f} ms/it",
                     flush=True,
                 )
-                rows.append(
-                    [
-                        modality,
-                        size,
-                        prior,
-                        s["params"],
-                        s["network_ms"],
-                        s["operator_ms"],
-                        s["loss_ms"],
-                        s["other_ms"],
-                        s["total_ms"],
-                        s["overhead_pct_of_network"],
-                        s["setup_s"],
-                    ]
-                )
+    rows = [
+        [
+            s["modality"],
+            s["size"],
+            s["prior"],
+            s["params"],
+            s["network_ms"],
+            s["operator_ms"],
+            s["loss_ms"],
+            s["other_ms"],
+            s["total_ms"],
+            s["overhead_pct_of_network"],
+            s["setup_s"],
+        ]
+        for s in split
+    ]
     ttr = [_time_to_result(m, 128) for m in ("partial_fourier", "mimo")]
     md = [
         f"# Engine benchmark ({'quick' if args.quick else 'full'})",
@@ -190,6 +200,9 @@ def main(argv: list[str] | None = None) -> None:
         ),
         "",
         "## Time to result at 128², defaults (discrepancy + running average, σ estimated)",
+        "",
+        "Default prior per forward model (`rfprior.default_prior`): Deep Decoder for partial Fourier, "
+        "dip_small for MIMO; Discrepancy τ per prior (`rfprior.stopping.DEFAULT_TAU`).",
         "",
     ]
     trows = []
@@ -226,8 +239,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     md += [
         "",
-        "deepinv DeepImagePrior: not run — it needs torch 2.14.1 + torchvision 0.29.1 (≈ 5.5 GB), which "
-        "cannot be installed beside the project's CPU torch 2.13 on this machine.",
+        "deepinv's DeepImagePrior on the same data: `benchmarks/deepinv_peer.py` (runs in a separate venv with "
+        "torch 2.14.1 + deepinv; results in `benchmarks/results/deepinv_peer.md`).",
     ]
     text = "\n".join(md)
     write_outputs("engine", {"machine": machine(), "split": split, "time_to_result": ttr}, text)
