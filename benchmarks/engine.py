@@ -19,10 +19,9 @@ Run: ``python -m benchmarks.engine [--quick]``. Prints markdown tables and write
    estimated, running average) on partial Fourier and MIMO, with PSNR against the
    backprojection / zero filling and TV baselines.
 
-3. deepinv's ``DeepImagePrior`` needs torch 2.14.1 + torchvision (≈ 5.5 GB) which cannot
-   be installed beside the CPU torch 2.13 this project pins; the table says so rather
-   than quote a number we did not measure (install ``rfprior[deepinv]`` in a separate
-   environment and pass ``--deepinv`` to add that row).
+3. deepinv's ``DeepImagePrior`` needs torch 2.14.1 + torchvision (≈ 5.5 GB), which cannot
+   live beside the CPU torch 2.13 this project pins: ``benchmarks/deepinv_peer.py`` runs it
+   in a separate environment on the same data (results in ``deepinv_peer.md``).
 """
 
 from __future__ import annotations
@@ -177,7 +176,9 @@ def main(argv: list[str] | None = None) -> None:
     md = [
         f"# Engine benchmark ({'quick' if args.quick else 'full'})",
         "",
-        f"torch threads {args.threads}; {machine()['platform']}; 2-core CPU shared with other work, no GPU.",
+        f"torch threads {args.threads}"
+        + (" for the time-to-result part (the split table is the stored 1-thread run)" if args.ttr_only else "")
+        + f"; {machine()['platform']}; 2-core CPU shared with other work, no GPU.",
         "",
         "## Per-iteration time [ms] (medians; overhead = (total − network) / network)",
         "",
