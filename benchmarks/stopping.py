@@ -385,6 +385,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--budget", type=int, default=None)
     ap.add_argument("--seeds", type=int, default=None)
     ap.add_argument("--seed-list", default=None, help="comma-separated seeds (run parts in parallel, then --merge)")
+    ap.add_argument("--modalities", nargs="+", default=list(MODALITIES), choices=MODALITIES)
     ap.add_argument("--name", default="stopping", help="output file stem under benchmarks/results/")
     ap.add_argument("--merge", nargs="+", default=None, metavar="STEM", help="merge finished parts into --name")
     args = ap.parse_args(argv)
@@ -409,7 +410,7 @@ def main(argv: list[str] | None = None) -> None:
     dsp: list[dict[str, Any]] = []
     t0 = time.perf_counter()
     for seed in cfg["seeds"]:  # seeds outermost: a cut-short full run still covers every cell
-        for m in MODALITIES:
+        for m in args.modalities:
             for s in cfg["snrs"]:
                 for p in cfg["priors"]:
                     c = run_case(m, s, seed, p, cfg["size"], cfg["budget"])
