@@ -60,7 +60,8 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def test_signal_saves_the_best_result_so_far_and_exits_130(files, tmp_path, sig):
     out, ckpt = tmp_path / "out.nc", tmp_path / "run.ckpt"
     argv = [sys.executable, "-m", "rfprior", "-q", "reconstruct", str(files["partial_fourier"]), "-o", str(out),
-            "--iterations", "100000", "--prior", "deep_decoder", "--checkpoint", str(ckpt), "--checkpoint-every", "5"]
+            "--iterations", "100000", "--prior", "deep_decoder", "--stop", "fixed",  # only the signal ends it
+            "--checkpoint", str(ckpt), "--checkpoint-every", "5"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
     try:
