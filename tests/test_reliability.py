@@ -63,7 +63,12 @@ def test_signal_saves_the_best_result_so_far_and_exits_130(files, tmp_path, sig)
             "--iterations", "100000", "--prior", "deep_decoder", "--stop", "fixed",  # only the signal ends it
             "--checkpoint", str(ckpt), "--checkpoint-every", "5"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    # a job started in the background by a non-interactive shell inherits SIGINT ignored (and Python then
+    # keeps it ignored): give the child the default disposition, as an interactive run has
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     try:
         deadline = time.monotonic() + 120
         while not ckpt.exists():  # the first checkpoint: the loop is iterating
