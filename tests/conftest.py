@@ -7,6 +7,15 @@ import torch
 torch.set_num_threads(1)
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Every test runs single-threaded, even after a test (or an example it runs) changed the thread count."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture(params=[torch.complex64, torch.complex128], ids=["c64", "c128"])
 def cdtype(request: pytest.FixtureRequest) -> torch.dtype:
     return request.param

@@ -11,14 +11,6 @@ from rfprior.priors import make_prior
 from rfprior.priors.heads import ALL_HEADS, HEADS, REAL_HEADS, OutputHead
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _spectrum(t: torch.Tensor) -> torch.Tensor:
     """Centred unitary 2-D DFT over the last two axes, written out independently of rfprior."""
     t = torch.fft.ifftshift(t, dim=(-2, -1))

@@ -28,15 +28,6 @@ CASES = [(n, h) for n in ("dip", "deep_decoder", "controlled") for h in HEADS] +
 IDS = [f"{n}-{h}" for n, h in CASES]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """These networks are tiny: one thread is several times faster than two, and far faster on a busy CPU."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _build(name: str, head: str, shape=(48, 40), seed: int = 0, **extra) -> torch.nn.Module:
     return make_prior(name, shape, head=head, seed=seed, **{**SMALL[name], **extra})
 
