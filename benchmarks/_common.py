@@ -78,11 +78,12 @@ def md_table(header: Sequence[str], rows: Sequence[Sequence[Any]], floatfmt: str
     return "\n".join(lines)
 
 
-def write_outputs(name: str, payload: dict[str, Any], markdown: str) -> None:
-    """Write ``results/<name>.json`` and ``results/<name>.md`` atomically."""
-    RESULTS.mkdir(parents=True, exist_ok=True)
+def write_outputs(name: str, payload: dict[str, Any], markdown: str, outdir: str | Path | None = None) -> None:
+    """Write ``<outdir>/<name>.json`` and ``<outdir>/<name>.md`` atomically (default ``outdir``: ``results/``)."""
+    outdir = RESULTS if outdir is None else Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
     for ext, text in (("json", json.dumps(payload, indent=1, default=_default)), ("md", markdown)):
-        path = RESULTS / f"{name}.{ext}"
+        path = outdir / f"{name}.{ext}"
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_text(text + "\n")
         os.replace(tmp, path)

@@ -49,7 +49,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import time
 import warnings
 from pathlib import Path
@@ -59,7 +58,7 @@ import numpy as np
 import torch
 
 import rfprior
-from benchmarks._common import RESULTS, _default, machine, md_table
+from benchmarks._common import RESULTS, machine, md_table, write_outputs
 from operators import Identity
 from rfprior.priors import make_prior
 
@@ -404,12 +403,13 @@ def run_all(cfg: dict[str, Any], log=print, reuse: dict[str, Any] | None = None)
         loss=rfprior.DSPLoss(w_complex=1.0, w_amplitude=1.0, w_phase=1.0),
         fbc_every=every,
     )
-    for lam in cfg["lambdas"]:
+    def controlled(key: str, **sizes: Any) -> None:
+        """The controlled decoder (Shi et al. settings: Adam 1e-3, sigmoid output, blur/sharpness recorded)."""
         go(
-            f"controlled/{lam}",
+            key,
             first,
             prior="controlled",
-            prior_kwargs={**cfg["controlled_kwargs"], "lam": lam},
+            prior_kwargs={**cfg["controlled_kwargs"], **sizes},
             iterations=cfg["controlled_iterations"],
             lr=0.001,
             reg_noise_std=0.0,
@@ -417,6 +417,9 @@ def run_all(cfg: dict[str, Any], log=print, reuse: dict[str, Any] | None = None)
             sigmoid=True,
             fbc_every=every,
         )
+
+    for lam in cfg["lambdas"]:
+        controlled(f"controlled/{lam}", lam=lam)
     lam = _paper_lambda(cfg)
     if cfg["controlled_linear_iterations"]:
         go(
@@ -431,18 +434,7 @@ def run_all(cfg: dict[str, Any], log=print, reuse: dict[str, Any] | None = None)
             fbc_every=every,
         )
     for ch in cfg["capacity_channels"]:  # diagnosis: the same decoder with fewer channels (parameters per pixel)
-        go(
-            f"controlled_c{ch}/{lam}",
-            first,
-            prior="controlled",
-            prior_kwargs={**cfg["controlled_kwargs"], "lam": lam, "channels": ch},
-            iterations=cfg["controlled_iterations"],
-            lr=0.001,
-            reg_noise_std=0.0,
-            stop=[rfprior.FixedIterations(), rfprior.BlurSharpness(n=cfg["bs_n"], eps=0.01)],
-            sigmoid=True,
-            fbc_every=every,
-        )
+        controlled(f"controlled_c{ch}/{lam}", lam=lam, channels=ch)
     if "astronaut" in data:
         for key, sig in (("dd", False), ("dd_sigmoid", True)):
             dd = {"prior": "deep_decoder", "prior_kwargs": cfg["dd_kwargs"], "lr": 0.01, "reg_noise_std": 0.0}
@@ -930,15 +922,6 @@ def full_mode_estimate(res: dict[str, Any]) -> float:
     return float(total)
 
 
-def _write(outdir: Path, stem: str, payload: dict[str, Any], md: str) -> None:
-    outdir.mkdir(parents=True, exist_ok=True)
-    for ext, text in (("json", json.dumps(payload, indent=1, default=_default)), ("md", md)):
-        path = outdir / f"{stem}.{ext}"
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(text + "\n")
-        os.replace(tmp, path)
-
-
 def run(
     mode: str = "smoke",
     outdir: str | Path | None = None,
@@ -988,7 +971,7 @@ def report(
         "figures": figures(res, cfg, outdir, stem) if draw else [],
     }
     md = markdown(payload)
-    _write(outdir, stem, payload, md)
+    write_outputs(stem, payload, md, outdir)
     payload["markdown"] = md
     return payload
 
