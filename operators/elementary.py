@@ -23,18 +23,21 @@ from .base import ComposedOperator, LinearOperator
 __all__ = ["Identity", "Diagonal"]
 
 
-def _dims(shape: tuple[int, ...]) -> tuple[str, ...]:
-    return tuple(f"dim_{i}" for i in range(len(shape)))
-
-
-def _check_spatial(spatial: object, who: str) -> bool:
-    if not isinstance(spatial, bool):
-        raise TypeError(f"{who}: spatial must be a bool, got {type(spatial).__name__}")
-    return spatial
-
-
 class _Pointwise(LinearOperator):
     """Shared behaviour of operators that act pixel by pixel (``out_shape == in_shape``)."""
+
+    def __init__(
+        self, shape: tuple[int, ...], *, dtype: torch.dtype, device: torch.device | str | None, spatial: bool
+    ) -> None:
+        if not isinstance(spatial, bool):
+            raise TypeError(f"{type(self).__name__}: spatial must be a bool, got {type(spatial).__name__}")
+        dims = tuple(f"dim_{i}" for i in range(len(shape)))
+        super().__init__(shape, shape, dims, dtype=dtype, device=device, spatial_dims=dims if spatial else ())
+
+    @property
+    def spatial(self) -> bool:
+        """Whether the axes are declared spatial."""
+        return bool(self.spatial_dims)
 
     def __matmul__(self, other: LinearOperator | torch.Tensor) -> LinearOperator | torch.Tensor:
         if isinstance(other, LinearOperator):
@@ -65,15 +68,7 @@ class Identity(_Pointwise):
         device: torch.device | str | None = None,
         spatial: bool = True,
     ) -> None:
-        shape = tuple(shape)
-        dims = _dims(shape)
-        spatial_dims = dims if _check_spatial(spatial, "Identity") else ()
-        super().__init__(shape, shape, dims, dtype=dtype, device=device, spatial_dims=spatial_dims)
-
-    @property
-    def spatial(self) -> bool:
-        """Whether the axes are declared spatial."""
-        return bool(self.spatial_dims)
+        super().__init__(tuple(shape), dtype=dtype, device=device, spatial=spatial)
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         return x
@@ -112,16 +107,8 @@ class Diagonal(_Pointwise):
             raise ValueError(f"Diagonal: weights must be a non-empty array, got shape {tuple(w.shape)}")
         if not bool(torch.isfinite(torch.view_as_real(w.to(torch.complex128))).all()):
             raise ValueError("Diagonal: weights contain NaN or Inf")
-        shape = tuple(w.shape)
-        dims = _dims(shape)
-        spatial_dims = dims if _check_spatial(spatial, "Diagonal") else ()
-        super().__init__(shape, shape, dims, dtype=dtype, device=device, spatial_dims=spatial_dims)
+        super().__init__(tuple(w.shape), dtype=dtype, device=device, spatial=spatial)
         self.weights = w.to(device=self.device, dtype=dtype)
-
-    @property
-    def spatial(self) -> bool:
-        """Whether the axes are declared spatial."""
-        return bool(self.spatial_dims)
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.weights * x
