@@ -108,6 +108,8 @@ class Run:
         self.params = [p for p in net.parameters() if p.requires_grad]
         self.good = [p.detach().clone() for p in self.params]
         self.good_opt: dict[torch.Tensor, dict[str, torch.Tensor]] = {}
+        # (saved moments, live moments) for one foreach copy per iteration; rebuilt when the state changes
+        self._snap: tuple[list[torch.Tensor], list[torch.Tensor]] | None = None
         # foreach: one fused kernel per state tensor list (≈ 2× faster steps for the 112-tensor skip net)
         self.opt = torch.optim.Adam(self.params, lr=lr, foreach=True)
         self.state = LoopState(lr=lr, choices={m.name: None for m in monitors})
@@ -133,6 +135,7 @@ class Run:
             for g, s in zip(self.good, d["good"], strict=True):
                 g.copy_(s)
         self.good_opt = {p: v for p, v in zip(self.params, d["good_opt"], strict=True) if v is not None}
+        self._snap = None  # the new optimiser holds new state tensors
         self.gen.set_state(d["gen"])
         self.state = d["state"]
         self.monitors[:] = d["monitors"]
@@ -189,15 +192,17 @@ class Run:
         s.prev_misfit = misfit_s
         torch._foreach_copy_(self.good, self.params)
         # in-place snapshot of the optimiser state (no allocation after the first)
-        if self.good_opt and len(self.good_opt) == len(self.opt.state):
-            dst = [v for saved in self.good_opt.values() for v in saved.values()]
-            src = [self.opt.state[p][k] for p, saved in self.good_opt.items() for k in saved]
-            torch._foreach_copy_(dst, src)
-        else:  # first snapshot (or new state appeared): allocate
+        if self._snap is not None and len(self.good_opt) == len(self.opt.state):
+            torch._foreach_copy_(*self._snap)  # Adam updates its state tensors in place: the lists stay valid
+        else:  # first snapshot (or new state appeared): allocate, and remember the pairs to copy
             for p in self.params:
                 st = self.opt.state.get(p)
                 if st:
                     self.good_opt[p] = {k: v.clone() for k, v in st.items() if torch.is_tensor(v)}
+            if self.good_opt:
+                dst = [v for saved in self.good_opt.values() for v in saved.values()]
+                src = [self.opt.state[p][k] for p, saved in self.good_opt.items() for k in saved]
+                self._snap = (dst, src)
         img = out.detach() * self.image_factor
         if self.ema_weight is not None:
             # tail averaging: the effective window grows as ~10 % of the iterations run, up to 1/(1 − w),
