@@ -1,6 +1,7 @@
 """Stopping rules driven directly with synthetic curves, and the σ estimators."""
 
 import math
+import warnings
 
 import pytest
 import torch
@@ -209,3 +210,22 @@ def test_discrepancy_default_tau_depends_on_the_prior():
     assert Discrepancy().start(ctx).tau == 1.0
     with pytest.raises(ValueError, match="tau"):
         Discrepancy(tau=True)
+
+
+def test_radar_with_too_few_frequencies_warns_and_names_the_fallback():
+    """An 8-frequency radar cannot use range bins: the generic estimator runs and the user is told why."""
+    from operators.mimo import MIMORadar
+    from rfprior.scenes import default_geometry
+
+    g = default_geometry("mimo", 16)
+    freqs = torch.as_tensor(g["frequencies"]).reshape(-1)[::8]  # 64 → 8 frequencies
+    op = MIMORadar(g["tx"], g["rx"], freqs, g["x"], g["z"])
+    y = op.forward(torch.randn(op.in_shape, dtype=op.dtype, generator=torch.Generator().manual_seed(0)))
+    with pytest.warns(UserWarning, match=r"MIMORadar data, but sigma_range_bins: need ≥ 16 frequencies, got 8"):
+        _, source = estimate_sigma(op, y)
+    assert source == "mad_second_differences"
+    # the full array uses its own estimator and stays silent
+    full = MIMORadar(g["tx"], g["rx"], g["frequencies"], g["x"], g["z"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert estimate_sigma(full, full.forward(torch.ones(full.in_shape, dtype=full.dtype)))[1] == "radar_range_bins"
