@@ -2,7 +2,13 @@
 
 Run: ``python -m benchmarks.stopping [--quick]``. Prints markdown tables and writes
 ``benchmarks/results/stopping.json`` / ``stopping.md`` (rewritten after every case, so an
-interrupted full run still leaves its finished cases).
+interrupted full run still leaves its finished cases). The full run uses the shipped
+budget (``rfprior.DEFAULTS["iterations"]`` = 1500) on 48² images: 90 cases, about
+75 CPU-minutes on the 2-core machine; run it in seed parts, one per core, and merge::
+
+    python -m benchmarks.stopping --seed-list 0,1 --name part_a &
+    python -m benchmarks.stopping --seed-list 2,3,4 --name part_b &
+    wait; python -m benchmarks.stopping --merge part_a part_b
 
 Design (stated in the output):
 
@@ -47,14 +53,61 @@ RULES = ("discrepancy", "default", "default_v0", "wmv", "heldout", "fixed", "fix
 WMV_PATIENCE = 300
 
 
+#: averaging variants probed alongside the engine's running average (a callback; replayed offline):
+#: ``ema<w>`` = the engine's ramped exponential average with weight w; ``tail<κ>`` = the uniform
+#: (Polyak) average of every iterate since the misfit ratio first fell to κ (the ema0.99 before that)
+EMA_WEIGHTS = (0.99, 0.995, 0.998)
+TAIL_STARTS = (2.0, 1.5, 1.2)
+
+
+class AverageProbe:
+    """Callback recording the PSNR of several averages of the iterates (same ramp as the engine's EMA)."""
+
+    def __init__(self, truth: torch.Tensor, op: Any, y: torch.Tensor) -> None:
+        self.truth, self.op, self.y = truth, op, y
+        self.ema: dict[float, torch.Tensor] = {}
+        self.tail: dict[float, tuple[torch.Tensor, int] | None] = dict.fromkeys(TAIL_STARTS)
+        self.curves: dict[str, list[float]] = {f"ema{w:g}": [] for w in EMA_WEIGHTS}
+        self.curves.update({f"tail{k:g}": [] for k in TAIL_STARTS})
+
+    def __call__(self, st: Any) -> None:
+        img, it = st.image, st.iteration
+        for w in EMA_WEIGHTS:
+            wt = min(w, 1.0 - 1.0 / (1.0 + 0.1 * it))  # rfprior._loop.EMA_RAMP = 0.1
+            e = self.ema.get(w)
+            self.ema[w] = img.clone() if e is None else e.mul_(wt).add_(img, alpha=1 - wt)
+            self.curves[f"ema{w:g}"].append(float(rfprior.psnr(self.ema[w], self.truth)))
+        ratio = st.statistics.get("discrepancy")
+        for k in TAIL_STARTS:
+            t = self.tail[k]
+            if t is None and ratio is not None and ratio <= k:
+                t = (img.clone(), 1)
+            elif t is not None:
+                t = (t[0].mul_(t[1] / (t[1] + 1)).add_(img, alpha=1 / (t[1] + 1)), t[1] + 1)
+            self.tail[k] = t
+            self.curves[f"tail{k:g}"].append(
+                float(rfprior.psnr(t[0], self.truth)) if t is not None else self.curves["ema0.99"][-1]
+            )
+
+    def end_misfits(self) -> dict[str, float]:
+        """½‖y − A x̄‖² of each variant's final average (for the never-crossed fallback)."""
+        imgs = {f"ema{w:g}": v for w, v in self.ema.items()}
+        imgs.update({f"tail{k:g}": t[0] for k, t in self.tail.items() if t is not None})
+        with torch.no_grad():
+            return {n: 0.5 * float(torch.linalg.vector_norm(self.op.forward(v) - self.y) ** 2) for n, v in imgs.items()}
+
+
 def _curve(res: rfprior.Result, var: str) -> dict[int, float]:
     h = res.history
     return dict(zip(h["iteration"].values.tolist(), h[var].values.tolist(), strict=True))
 
 
-def run_case(modality: str, snr: float, seed: int, prior: str, size: int, budget: int) -> dict[str, Any]:
-    """One main run + one hold-out run; PSNRs at each rule's choice."""
+def run_case(
+    modality: str, snr: float, seed: int, prior: str, size: int, budget: int, holdout: bool = True
+) -> dict[str, Any]:
+    """One main run + one hold-out run (``holdout=False``: none; its PSNR is then NaN); PSNRs at each rule's choice."""
     op, y, truth, sigma_true = simulate_case(modality, size, snr, seed)
+    probe = AverageProbe(truth, op, y)
     t = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -72,11 +125,16 @@ def run_case(modality: str, snr: float, seed: int, prior: str, size: int, budget
             seed=seed,
             truth=truth,
             progress=False,
+            callbacks=[probe],
         )
         t_main = time.perf_counter() - t
         t = time.perf_counter()
-        ho = rfprior.reconstruct(
-            y, op, prior=prior, stop=rfprior.HoldOut(), iterations=budget, seed=seed, truth=truth, progress=False
+        ho = (
+            rfprior.reconstruct(
+                y, op, prior=prior, stop=rfprior.HoldOut(), iterations=budget, seed=seed, truth=truth, progress=False
+            )
+            if holdout
+            else None
         )
         t_ho = time.perf_counter() - t
     raw, avg = _curve(res, "psnr"), _curve(res, "psnr_average")
@@ -96,8 +154,8 @@ def run_case(modality: str, snr: float, seed: int, prior: str, size: int, budget
     below = np.nonzero(ratio <= 1.0)[0]
     disc_v0 = int(res.history["iteration"].values[below[0]]) if below.size else None
     wmv = c.get("wmv")
-    ho_it = ho.chosen_iteration
-    ho_psnr = float(rfprior.psnr(ho.image, truth))
+    ho_it = ho.chosen_iteration if ho is not None else None
+    ho_psnr = float(rfprior.psnr(ho.image, truth)) if ho is not None else math.nan
     out = {
         "modality": modality,
         "snr_db": snr,
@@ -135,7 +193,7 @@ def run_case(modality: str, snr: float, seed: int, prior: str, size: int, budget
             "default": (disc + 1) if disc is not None else budget,
             "default_v0": (disc_v0 + 1) if disc_v0 is not None else budget,
             "wmv": min(budget, wmv + WMV_PATIENCE + 1) if wmv is not None else budget,
-            "heldout": ho.final_iteration + 1,
+            "heldout": ho.final_iteration + 1 if ho is not None else budget,
             "fixed": budget,
             "fixed_avg": budget,
         },
@@ -147,6 +205,10 @@ def run_case(modality: str, snr: float, seed: int, prior: str, size: int, budget
         "curve_misfit_ratio": ratio.tolist(),  # ½‖r‖²/(Mσ̂²) per iteration: replays any τ
         "curve_psnr": [raw[i] for i in sorted(raw)],
         "curve_psnr_average": [avg[i] for i in sorted(avg)],
+        "curve_psnr_variants": probe.curves,  # AverageProbe: other averages of the same iterates
+        "variant_end_misfit": probe.end_misfits(),
+        "last_misfit": m_last,
+        "avg_end_misfit": m_avg,
     }
     out["gap"] = {k: out["oracle"] - v for k, v in out["psnr"].items()}
     return out
@@ -184,7 +246,7 @@ def dsp_check(modality: str, seed: int, prior: str, size: int, budget: int, main
     return row
 
 
-TAUS = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1)
+TAUS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1)
 CALIBRATION_SEEDS = (0, 1, 2)  # τ per prior was chosen on these; seeds ≥ 3 check it
 
 
@@ -218,6 +280,70 @@ def tau_sweep(cases: list[dict[str, Any]], priors: list[str]) -> list[str]:
         "on seeds 0–2 and checked on the others.",
         "",
         md_table(head, rows),
+    ]
+
+
+_DEFAULT_PRIOR: dict[str, str] = {}
+
+
+def default_prior_of(modality: str) -> str:
+    """``rfprior.default_prior`` of the modality's forward model (what a user gets with ``prior="auto"``)."""
+    if modality not in _DEFAULT_PRIOR:
+        _DEFAULT_PRIOR[modality] = rfprior.default_prior(simulate_case(modality, 16, 20.0, 0)[0])
+    return _DEFAULT_PRIOR[modality]
+
+
+def shipped_table(cases: list[dict[str, Any]]) -> list[str]:
+    """The default rule with each modality's default prior: what ``rfprior reconstruct`` does out of the box."""
+    rows = []
+    for m in MODALITIES:
+        p = default_prior_of(m)
+        cs = [c for c in cases if c["modality"] == m and c["prior"] == p]
+        if not cs:
+            continue
+        row: list[Any] = [SHORT[m], p]
+        for sel in (
+            lambda c: True,
+            lambda c: c["seed"] in CALIBRATION_SEEDS,
+            lambda c: c["seed"] not in CALIBRATION_SEEDS,
+        ):
+            g = [c["gap"]["default"] for c in cs if sel(c)]
+            row.append(f"{sum(x <= 0.5 for x in g)}/{len(g)}" if g else "–")
+        row += [quantile([c["gap"]["default"] for c in cs], 0.5), max(c["gap"]["default"] for c in cs)]
+        rows.append(row)
+    cs = [c for c in cases if c["prior"] == default_prior_of(c["modality"])]
+    if not cs:
+        return []
+    g = [c["gap"]["default"] for c in cs]
+    rows.append(
+        [
+            "all",
+            "default per modality",
+            f"{sum(x <= 0.5 for x in g)}/{len(g)} = {100 * np.mean([x <= 0.5 for x in g]):.1f} %",
+        ]
+        + [
+            f"{sum(c['gap']['default'] <= 0.5 for c in cs if (c['seed'] in CALIBRATION_SEEDS) == cal)}/"
+            f"{sum((c['seed'] in CALIBRATION_SEEDS) == cal for c in cs)}"
+            for cal in (True, False)
+        ]
+        + [quantile(g, 0.5), max(g)]
+    )
+    return [
+        "",
+        '## Shipped configuration: default rule with each modality\'s default prior (`prior="auto"`)',
+        "",
+        md_table(
+            [
+                "mod",
+                "default prior",
+                "within 0.5 dB",
+                "seeds 0–2 (τ calibration)",
+                "seeds ≥ 3 (check)",
+                "median gap",
+                "worst gap",
+            ],
+            rows,
+        ),
     ]
 
 
@@ -333,6 +459,7 @@ def summarise(cases: list[dict[str, Any]], dsp: list[dict[str, Any]], cfg: dict[
             ["mod", "prior", "n", "% within 0.5 dB", "previous default %", "% misfit reached τMσ̂²", "median gap"], rows
         )
     )
+    md += shipped_table(cases)
     # 3b. the τ calibration: replay the discrepancy choice for other τ from the misfit curves
     md += tau_sweep(cases, cfg["priors"])
     # 4. sigma ratio
@@ -377,6 +504,77 @@ def summarise(cases: list[dict[str, Any]], dsp: list[dict[str, Any]], cfg: dict[
     return "\n".join(md)
 
 
+RULE_LABELS = {
+    "discrepancy": "discrepancy (raw iterate)",
+    "default": "default (discrepancy + average)",
+    "default_v0": "previous default",
+    "wmv": "windowed variance",
+    "heldout": "hold-out",
+    "fixed": "fixed budget (raw)",
+    "fixed_avg": "fixed budget (average)",
+}
+
+
+def figures(cases: list[dict[str, Any]], stem: str) -> list[str]:
+    """Gap CDF per rule and, per modality, the default prior's curves of one case with the choices marked."""
+    import matplotlib.pyplot as plt
+
+    from benchmarks._common import RESULTS
+    from rfprior.plot import save
+
+    if not cases:
+        return []
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for r in RULES:
+        g = np.sort([c["gap"][r] for c in cases])
+        ax.step(
+            g,
+            np.arange(1, g.size + 1) / g.size * 100,
+            where="post",
+            label=RULE_LABELS[r],
+            lw=2.2 if r == "default" else 1.0,
+        )
+    ax.axvline(0.5, color="k", ls=":", lw=0.8)
+    ax.axhline(90, color="k", ls=":", lw=0.8)
+    ax.set_xlim(-1.0, 4.0)
+    ax.set_xlabel("gap to the oracle iterate [dB] (larger gaps beyond the right edge)")
+    ax.set_ylabel("% of cases with a smaller gap")
+    ax.set_title(f"Stopping rules, {len(cases)} cases, budget {cases[0]['budget']}")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="x-small", loc="lower right")
+    files = [p.name for p in save(fig, RESULTS / f"{stem}_gaps")]
+    shown = [
+        next(
+            (c for c in cases if c["modality"] == m and c["prior"] == default_prior_of(m) and c["snr_db"] == 20.0), None
+        )
+        for m in MODALITIES
+    ]
+    shown = [c for c in shown if c is not None]
+    if shown:
+        fig, axes = plt.subplots(2, len(shown), figsize=(4.6 * len(shown), 5.6), sharex="col", squeeze=False)
+        for j, c in enumerate(shown):
+            it = np.arange(len(c["curve_psnr"]))
+            top, bot = axes[0, j], axes[1, j]
+            top.plot(it, c["curve_psnr"], lw=0.7, color="0.6", label="iterate")
+            top.plot(it, c["curve_psnr_average"], lw=1.2, label="running average")
+            top.axvline(c["oracle_it"], color="g", ls="--", lw=0.8, label="oracle")
+            ch = c["choice"]["discrepancy"]
+            if ch is not None:
+                top.axvline(ch, color="r", ls=":", lw=1.0, label=f"default (τ = {c['tau']:g})")
+            top.set_title(f"{SHORT[c['modality']]}, {c['prior']}, 20 dB, seed {c['seed']}")
+            top.set_ylabel("PSNR [dB]")
+            top.grid(alpha=0.3)
+            top.legend(fontsize="x-small")
+            bot.semilogy(np.arange(len(c["curve_misfit_ratio"])), c["curve_misfit_ratio"], lw=0.8)
+            bot.axhline(c["tau"], color="r", ls=":", lw=1.0)
+            bot.set_ylabel("½‖y − Ax‖² / (Mσ̂²)")
+            bot.set_xlabel("iteration")
+            bot.grid(alpha=0.3)
+        fig.tight_layout()
+        files += [p.name for p in save(fig, RESULTS / f"{stem}_curves")]
+    return files
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="2 seeds, 32², 300 iterations")
@@ -395,7 +593,7 @@ def main(argv: list[str] | None = None) -> None:
     cfg = {
         "mode": "quick" if args.quick else "full",
         "size": args.size or (32 if args.quick else 48),
-        "budget": args.budget or (300 if args.quick else 400),
+        "budget": args.budget or (300 if args.quick else int(rfprior.DEFAULTS["iterations"])),
         "seeds": (
             [int(v) for v in args.seed_list.split(",")]
             if args.seed_list
@@ -425,6 +623,7 @@ def main(argv: list[str] | None = None) -> None:
                     md = summarise(cases, dsp, cfg)
                     write_outputs(args.name, {"machine": machine(), "config": cfg, "cases": cases, "dsp": dsp}, md)
     print(md)
+    print("figures:", ", ".join(figures(cases, args.name)))
 
 
 def _merge(stems: list[str], name: str) -> None:
@@ -448,6 +647,7 @@ def _merge(stems: list[str], name: str) -> None:
     md = summarise(cases, dsp, cfg)
     write_outputs(name, {"machine": parts[0]["machine"], "config": cfg, "cases": cases, "dsp": dsp}, md)
     print(md)
+    print("figures:", ", ".join(figures(cases, name)))
 
 
 if __name__ == "__main__":

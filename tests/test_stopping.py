@@ -229,3 +229,16 @@ def test_radar_with_too_few_frequencies_warns_and_names_the_fallback():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert estimate_sigma(full, full.forward(torch.ones(full.in_shape, dtype=full.dtype)))[1] == "radar_range_bins"
+
+
+def test_stopping_benchmark_replay_matches_the_engine():
+    """The benchmark scores τ and averaging variants offline; its replay must reproduce what the engine chose."""
+    from benchmarks.stopping import replay_default, run_case
+
+    c = run_case("partial_fourier", 10.0, 0, "dip_small", 24, 80, holdout=False)
+    assert c["discrepancy_crossed"], "the 10 dB case should reach the noise level within 80 iterations"
+    assert replay_default(c, c["tau"]) == c["psnr"]["default"]
+    # the probe's ema0.99 is the engine's running average, iterate for iterate
+    assert c["curve_psnr_variants"]["ema0.99"] == c["curve_psnr_average"]
+    # a τ never reached falls back to the better-fitting of the last average and the last iterate
+    assert replay_default(c, 1e-9) == c["fallback_psnr"]
