@@ -204,7 +204,7 @@ def test_discrepancy_default_tau_depends_on_the_prior():
     ctx = _ctx(sigma=0.1)
     assert Discrepancy().start(ctx).tau == 1.0  # no prior known: DESIGN.md's τ = 1
     ctx.info["prior"] = "deep_decoder"
-    assert Discrepancy().start(ctx).tau == DEFAULT_TAU["deep_decoder"] == 0.7
+    assert Discrepancy().start(ctx).tau == DEFAULT_TAU["deep_decoder"] == 0.5
     assert Discrepancy(tau=1.2).start(ctx).tau == 1.2  # an explicit τ always wins
     ctx.info["prior"] = "dip"
     assert Discrepancy().start(ctx).tau == 1.0
