@@ -22,8 +22,9 @@ Design (stated in the output):
   rule (and the oracle) fit only 90 % of the data. Its gap is measured against the main
   run's oracle (the honest comparison: what you lose by holding out *and* choosing).
 * **Default rule** = ``[Discrepancy(), RunningAverage()]``: the running average at the
-  discrepancy choice (``psnr_average`` there; τ per prior, ``rfprior.stopping.DEFAULT_TAU``:
-  0.7 for the Deep Decoder, 1 otherwise); if the misfit never reaches τMσ̂² the engine
+  discrepancy choice (``psnr_average`` there; τ per prior, ``rfprior.stopping.DEFAULT_TAU``
+  at run time — recorded per case; when it has changed since, the tables add the current τ
+  replayed exactly from the stored curves); if the misfit never reaches τMσ̂² the engine
   returns whichever of the last running average and the last iterate fits the data better
   (scored here from the main run's final average and final iterate). **default_v0** is the
   previous default, scored from the same run: τ = 1 for every prior and the last running
