@@ -47,6 +47,7 @@ import torch
 
 import rfprior
 from benchmarks._common import machine, md_table, quantile, simulate_case, write_outputs
+from rfprior._loop import EMA_RAMP  # the probe must ramp exactly like the engine's running average
 
 MODALITIES = ("partial_fourier", "mimo", "diffraction_tomography")
 SHORT = {"partial_fourier": "PF", "mimo": "MIMO", "diffraction_tomography": "DT"}
@@ -74,7 +75,7 @@ class AverageProbe:
     def __call__(self, st: Any) -> None:
         img, it = st.image, st.iteration
         for w in EMA_WEIGHTS:
-            wt = min(w, 1.0 - 1.0 / (1.0 + 0.1 * it))  # rfprior._loop.EMA_RAMP = 0.1
+            wt = min(w, 1.0 - 1.0 / (1.0 + EMA_RAMP * it))
             e = self.ema.get(w)
             self.ema[w] = img.clone() if e is None else e.mul_(wt).add_(img, alpha=1 - wt)
             self.curves[f"ema{w:g}"].append(float(rfprior.psnr(self.ema[w], self.truth)))
@@ -209,7 +210,6 @@ def run_case(
         "curve_psnr_variants": probe.curves,  # AverageProbe: other averages of the same iterates
         "variant_end_misfit": probe.end_misfits(),
         "last_misfit": m_last,
-        "avg_end_misfit": m_avg,
     }
     out["gap"] = {k: out["oracle"] - v for k, v in out["psnr"].items()}
     return out
@@ -251,10 +251,14 @@ TAUS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1)
 CALIBRATION_SEEDS = (0, 1, 2)  # τ per prior was chosen on these; seeds ≥ 3 check it
 
 
+def first_crossing(case: dict[str, Any], tau: float) -> int | None:
+    """First iteration with ½‖r‖²/(Mσ̂²) ≤ τ (the discrepancy rule's choice), or None."""
+    return next((i for i, r in enumerate(case["curve_misfit_ratio"]) if r <= tau), None)
+
+
 def replay_default(case: dict[str, Any], tau: float) -> float:
     """PSNR of the default rule had it used ``tau``: the average at the first τ-crossing, else the fallback."""
-    ratio = case["curve_misfit_ratio"]
-    t = next((i for i, r in enumerate(ratio) if r <= tau), None)
+    t = first_crossing(case, tau)
     return case["curve_psnr_average"][t] if t is not None else case["fallback_psnr"]
 
 
@@ -275,9 +279,8 @@ def gap_now(case: dict[str, Any]) -> float:
 
 def replay_variant(case: dict[str, Any], variant: str, tau: float) -> float:
     """:func:`replay_default` with another average (``AverageProbe``) in place of the engine's."""
-    ratio = case["curve_misfit_ratio"]
     cur = case["curve_psnr_variants"][variant]
-    t = next((i for i, r in enumerate(ratio) if r <= tau), None)
+    t = first_crossing(case, tau)
     if t is not None:
         return cur[t]
     m = case["variant_end_misfit"].get(variant, math.inf)
@@ -356,39 +359,25 @@ def default_prior_of(modality: str) -> str:
 
 def shipped_table(cases: list[dict[str, Any]]) -> list[str]:
     """The default rule with each modality's default prior: what ``rfprior reconstruct`` does out of the box."""
+    shipped = [c for c in cases if c["prior"] == default_prior_of(c["modality"])]
+    if not shipped:
+        return []
+
+    def hits(cs: list[dict[str, Any]]) -> str:
+        return f"{sum(gap_now(c) <= 0.5 for c in cs)}/{len(cs)}" if cs else "–"
+
     rows = []
-    for m in MODALITIES:
-        p = default_prior_of(m)
-        cs = [c for c in cases if c["modality"] == m and c["prior"] == p]
+    for m, p in [(m, default_prior_of(m)) for m in MODALITIES] + [("all", "default per modality")]:
+        cs = [c for c in shipped if m == "all" or c["modality"] == m]
         if not cs:
             continue
-        row: list[Any] = [SHORT[m], p]
-        for sel in (
-            lambda c: True,
-            lambda c: c["seed"] in CALIBRATION_SEEDS,
-            lambda c: c["seed"] not in CALIBRATION_SEEDS,
-        ):
-            g = [gap_now(c) for c in cs if sel(c)]
-            row.append(f"{sum(x <= 0.5 for x in g)}/{len(g)}" if g else "–")
-        row += [quantile([gap_now(c) for c in cs], 0.5), max(gap_now(c) for c in cs)]
-        rows.append(row)
-    cs = [c for c in cases if c["prior"] == default_prior_of(c["modality"])]
-    if not cs:
-        return []
-    g = [gap_now(c) for c in cs]
-    rows.append(
-        [
-            "all",
-            "default per modality",
-            f"{sum(x <= 0.5 for x in g)}/{len(g)} = {100 * np.mean([x <= 0.5 for x in g]):.1f} %",
-        ]
-        + [
-            f"{sum(gap_now(c) <= 0.5 for c in cs if (c['seed'] in CALIBRATION_SEEDS) == cal)}/"
-            f"{sum((c['seed'] in CALIBRATION_SEEDS) == cal for c in cs)}"
-            for cal in (True, False)
-        ]
-        + [quantile(g, 0.5), max(g)]
-    )
+        g = [gap_now(c) for c in cs]
+        total = hits(cs) + (f" = {100 * np.mean([x <= 0.5 for x in g]):.1f} %" if m == "all" else "")
+        rows.append(
+            [SHORT.get(m, m), p, total]
+            + [hits([c for c in cs if (c["seed"] in CALIBRATION_SEEDS) == cal]) for cal in (True, False)]
+            + [quantile(g, 0.5), max(g)]
+        )
     return [
         "",
         '## Shipped configuration: default rule with each modality\'s default prior (`prior="auto"`), current τ',
@@ -640,7 +629,7 @@ def figures(cases: list[dict[str, Any]], stem: str) -> list[str]:
             top.plot(it, c["curve_psnr_average"], lw=1.2, label="running average")
             top.axvline(c["oracle_it"], color="g", ls="--", lw=0.8, label="oracle")
             tau = current_tau(c["prior"])  # the shipped τ (replayed if the run used another)
-            ch = next((i for i, r in enumerate(c["curve_misfit_ratio"]) if r <= tau), None)
+            ch = first_crossing(c, tau)
             if ch is not None:
                 top.axvline(ch, color="r", ls=":", lw=1.0, label=f"default (τ = {tau:g})")
             top.set_title(f"{SHORT[c['modality']]}, {c['prior']}, 20 dB, seed {c['seed']}")
