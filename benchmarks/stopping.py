@@ -40,6 +40,7 @@ import argparse
 import math
 import time
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -363,8 +364,8 @@ def shipped_table(cases: list[dict[str, Any]]) -> list[str]:
     if not shipped:
         return []
 
-    def hits(cs: list[dict[str, Any]]) -> str:
-        return f"{sum(gap_now(c) <= 0.5 for c in cs)}/{len(cs)}" if cs else "–"
+    def hits(cs: list[dict[str, Any]], gap: Callable[[dict[str, Any]], float] = gap_now, tol: float = 0.5) -> str:
+        return f"{sum(gap(c) <= tol for c in cs)}/{len(cs)}" if cs else "–"
 
     rows = []
     for m, p in [(m, default_prior_of(m)) for m in MODALITIES] + [("all", "default per modality")]:
@@ -376,7 +377,7 @@ def shipped_table(cases: list[dict[str, Any]]) -> list[str]:
         rows.append(
             [SHORT.get(m, m), p, total]
             + [hits([c for c in cs if (c["seed"] in CALIBRATION_SEEDS) == cal]) for cal in (True, False)]
-            + [quantile(g, 0.5), max(g)]
+            + [hits(cs, tol=1.0), hits(cs, gap_to_average_oracle), quantile(g, 0.5), max(g)]
         )
     return [
         "",
@@ -389,12 +390,48 @@ def shipped_table(cases: list[dict[str, Any]]) -> list[str]:
                 "within 0.5 dB",
                 "seeds 0–2 (τ calibration)",
                 "seeds ≥ 3 (check)",
+                "within 1 dB",
+                "within 0.5 dB of the best average",
                 "median gap",
                 "worst gap",
             ],
             rows,
         ),
+        "",
+        "The oracle is the best *raw* iterate, which includes the upward swings of Adam's iterate noise; "
+        "*best average* is the best iterate of the running-average curve the default rule picks from.",
+        *_misses(shipped),
     ]
+
+
+def gap_to_average_oracle(case: dict[str, Any]) -> float:
+    """Current-τ default-rule gap to the best iterate of the running-average curve (not the raw oracle)."""
+    return max(case["curve_psnr_average"]) - (case["oracle"] - gap_now(case))
+
+
+def _misses(shipped: list[dict[str, Any]]) -> list[str]:
+    """Every shipped-configuration case the default rule misses by more than 0.5 dB, with where it stopped."""
+    rows = []
+    for c in sorted(shipped, key=gap_now, reverse=True):
+        if gap_now(c) <= 0.5:
+            continue
+        t = first_crossing(c, current_tau(c["prior"]))
+        rows.append(
+            [
+                SHORT.get(c["modality"], c["modality"]),
+                int(c["snr_db"]),
+                c["seed"],
+                gap_now(c),
+                c["oracle_it"],
+                "never (fallback: end)" if t is None else str(t),
+                c["curve_misfit_ratio"][c["oracle_it"]],
+                c["oracle"] - max(c["curve_psnr_average"]),
+            ]
+        )
+    if not rows:
+        return []
+    head = ["mod", "SNR", "seed", "gap", "oracle it", "default stops at", "misfit ratio at oracle", "raw − avg oracle"]
+    return ["", "### Shipped-configuration misses (gap > 0.5 dB)", "", md_table(head, rows)]
 
 
 def summarise(cases: list[dict[str, Any]], dsp: list[dict[str, Any]], cfg: dict[str, Any]) -> str:
