@@ -162,8 +162,8 @@ class Run:
         s.backtracks += 1
         if s.fails > self.max_bt:
             warnings.warn(
-                f"stopping after {self.max_bt} consecutive failed steps (NaN/Inf or a loss jump); "
-                "returning the best valid iterate",
+                f"stopping: the step failed again (NaN/Inf or a loss jump) after {self.max_bt} consecutive "
+                "backtracks; returning the best valid iterate",
                 RuntimeWarning,
                 stacklevel=4,
             )

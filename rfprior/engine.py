@@ -14,9 +14,10 @@ in, never special-cased inside the maths.
 
 Backtracking: when the data misfit becomes non-finite or jumps by more than
 ``backtrack_db`` decibels in one step, the weights of the last good iterate are
-restored, the optimiser state is reset and its step size halved. After
-``max_backtracks`` consecutive failures the run stops with the best valid iterate
-and a warning; a NaN image never reaches the result.
+restored together with the optimiser's moments from that iterate (a fresh Adam's first
+step is a full-size sign step, itself a jump), and the step size is halved. When a
+step fails again after ``max_backtracks`` consecutive backtracks, the run stops with
+the best valid iterate and a warning; a NaN image never reaches the result.
 """
 
 from __future__ import annotations
@@ -96,7 +97,7 @@ def reconstruct(
     psnr_peak : peak of the history's PSNR (e.g. 1.0 for images in [0, 1]); default ``max |truth|``.
     autoscale : scale the data so that ``‖A f(z)‖ ≈ ‖y‖`` for the untrained network.
     backtrack_db : misfit jump (dB, one step) that triggers a restore of the last good weights.
-    max_backtracks : consecutive failures after which the run stops with the best valid iterate.
+    max_backtracks : consecutive backtracks allowed; the next failed step stops the run with the best valid iterate.
     progress : show a tqdm progress bar with the loss and the deciding rule's statistic.
     callbacks : called after each accepted iteration with an :class:`IterationState`;
         returning ``True`` stops the run.

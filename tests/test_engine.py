@@ -147,7 +147,7 @@ def test_explosion_is_restored_and_persistent_failure_stops_cleanly():
     def always_nan(pred, y, op):
         return (pred - y).abs().sum() * float("nan")
 
-    with pytest.warns(RuntimeWarning, match="consecutive failed steps"):
+    with pytest.warns(RuntimeWarning, match="consecutive backtracks"):
         with pytest.raises(RuntimeError, match="no valid iterate"):
             _run(op, y, iterations=10, loss=always_nan, max_backtracks=3)
 

@@ -268,7 +268,7 @@ def test_persistent_nan_stops_with_the_last_valid_iterate_and_a_warning(files):
         return rfprior.reconstruct(y, op, prior=net, iterations=iterations, max_backtracks=3, progress=False,
                                    callbacks=[schedule])
 
-    with pytest.warns(RuntimeWarning, match="3 consecutive failed steps"):
+    with pytest.warns(RuntimeWarning, match="after 3 consecutive backtracks"):
         res = run(persistent_from=10, iterations=40)
     assert "numerical failure" in res.stop_reason and not res.interrupted
     assert res.backtracks == 1 + 4  # the transient fault, then 3 retries and the failure that gave up
