@@ -22,7 +22,8 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
 #: (README "Defaults", benchmarks/engine.py). Radar scenes hold point targets far below the
 #: pixel pitch's resolution limit and a large null space at 128²: the Deep Decoder's smooth
 #: bilinear upsampling cannot place a one-pixel target and fills the null space instead
-#: (128² default scene: −5 dB, oracle 22 dB), the 32-channel skip network fits them.
+#: (128² default scene, 20 dB: −4.4 dB at the end of 1500 iterations, oracle 21.8 dB; engine.md), the
+#: 32-channel skip network fits them.
 DEFAULT_PRIORS: dict[str, str] = {"MIMORadar": "dip_small"}
 
 
