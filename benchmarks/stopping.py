@@ -4,7 +4,7 @@ Run: ``python -m benchmarks.stopping [--quick]``. Prints markdown tables and wri
 ``benchmarks/results/stopping.json`` / ``stopping.md`` (rewritten after every case, so an
 interrupted full run still leaves its finished cases). The full run uses the shipped
 budget (``rfprior.DEFAULTS["iterations"]`` = 1500) on 48² images: 90 cases, about
-75 CPU-minutes on the 2-core machine; run it in seed parts, one per core, and merge::
+95 CPU-minutes (≈ 47 min wall) on the 2-core machine; run it in seed parts, one per core, and merge::
 
     python -m benchmarks.stopping --seed-list 0,1 --name part_a &
     python -m benchmarks.stopping --seed-list 2,3,4 --name part_b &

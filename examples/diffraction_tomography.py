@@ -21,7 +21,7 @@ Run it
 ------
 ::
 
-    python examples/diffraction_tomography.py          # well under a minute on 2 CPU cores
+    python examples/diffraction_tomography.py          # ≈ 75 s on 2 CPU cores
     python examples/diffraction_tomography.py --fast   # seconds (for tests)
 
 Writes ``dt_comparison`` and ``dt_curves`` (``.png`` and ``.pdf``) into ``--outdir``.

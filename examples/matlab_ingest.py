@@ -4,7 +4,7 @@ What it shows
 -------------
 Instrument software often hands over MATLAB ``save -v7.3`` files: HDF5 with complex
 arrays stored as compound ``{real, imag}``, axes reversed (column-major), vectors as
-1×N matrices and a 512-byte MAT-file header. rfprior reads them directly once four
+1×N matrices and a 512-byte MAT-file header. rfprior reads them directly once three
 attributes say what the file holds (``rfprior_format``, ``modality`` and the axis
 names ``dims``). This example
 

@@ -26,7 +26,7 @@ Run it
 ------
 ::
 
-    python examples/mimo_targets.py                 # ~1–2 min on 2 CPU cores
+    python examples/mimo_targets.py                 # ≈ 30 s on 2 CPU cores
     python examples/mimo_targets.py --fast          # seconds (tiny sizes, for tests)
     python examples/mimo_targets.py --outdir figs/  # figures in figs/ (default examples-out/)
 
