@@ -10,6 +10,12 @@ budget (``rfprior.DEFAULTS["iterations"]`` = 1500) on 48² images: 90 cases, abo
     python -m benchmarks.stopping --seed-list 2,3,4 --name part_b &
     wait; python -m benchmarks.stopping --merge part_a part_b
 
+``--modalities``, ``--priors``, ``--loss`` and ``--no-holdout`` run a subset, e.g. the DSP loss
+on the radar default (``stopping_mimo_dsp.md``; 15 cases, ≈ 16 CPU-minutes)::
+
+    python -m benchmarks.stopping --modalities mimo --priors dip_small --loss dsp --no-holdout \
+        --name stopping_mimo_dsp
+
 Design (stated in the output):
 
 * **Main run** per case (modality × SNR × seed × prior): ``rfprior.reconstruct`` with a
@@ -106,9 +112,20 @@ def _curve(res: rfprior.Result, var: str) -> dict[int, float]:
 
 
 def run_case(
-    modality: str, snr: float, seed: int, prior: str, size: int, budget: int, holdout: bool = True
+    modality: str,
+    snr: float,
+    seed: int,
+    prior: str,
+    size: int,
+    budget: int,
+    holdout: bool = True,
+    loss: str | None = None,
 ) -> dict[str, Any]:
-    """One main run + one hold-out run (``holdout=False``: none; its PSNR is then NaN); PSNRs at each rule's choice."""
+    """One main run + one hold-out run (``holdout=False``: none; its PSNR is then NaN); PSNRs at each rule's choice.
+
+    ``loss=None`` fits with ``reconstruct``'s default loss; a name overrides it (recorded as ``case["loss"]``).
+    """
+    extra = {} if loss is None else {"loss": loss}
     op, y, truth, sigma_true = simulate_case(modality, size, snr, seed)
     probe = AverageProbe(truth, op, y)
     t = time.perf_counter()
@@ -129,12 +146,21 @@ def run_case(
             truth=truth,
             progress=False,
             callbacks=[probe],
+            **extra,
         )
         t_main = time.perf_counter() - t
         t = time.perf_counter()
         ho = (
             rfprior.reconstruct(
-                y, op, prior=prior, stop=rfprior.HoldOut(), iterations=budget, seed=seed, truth=truth, progress=False
+                y,
+                op,
+                prior=prior,
+                stop=rfprior.HoldOut(),
+                iterations=budget,
+                seed=seed,
+                truth=truth,
+                progress=False,
+                **extra,
             )
             if holdout
             else None
@@ -164,6 +190,7 @@ def run_case(
         "snr_db": snr,
         "seed": seed,
         "prior": prior,
+        "loss": res.settings["loss"]["name"],
         "size": size,
         "budget": budget,
         "sigma_true": sigma_true,
@@ -436,12 +463,18 @@ def _misses(shipped: list[dict[str, Any]]) -> list[str]:
 
 def summarise(cases: list[dict[str, Any]], dsp: list[dict[str, Any]], cfg: dict[str, Any]) -> str:
     md = [f"# Stopping-rule benchmark ({cfg['mode']})", ""]
+    loss = cfg.get("loss") if cfg.get("loss") not in (None, "default") else "mse (the default)"
     md.append(
         f"{cfg['size']}² images, budget {cfg['budget']} iterations, seeds {cfg['seeds']}, SNR {cfg['snrs']} dB, "
-        f"priors {cfg['priors']}; torch.set_num_threads(1); 2-core shared CPU, no GPU. "
-        f"{len(cases)} cases finished. Main run fits all data (FixedIterations deciding; Discrepancy with σ "
-        "estimated, WindowedVariance(50, 300), RunningAverage recorded); HoldOut(fraction 0.1, patience 200) in a "
-        "separate run, scored against the main run's oracle. PSNR on magnitudes, peak = max|truth|."
+        f"priors {cfg['priors']}, loss {loss}; torch.set_num_threads(1); 2-core shared CPU, "
+        f"no GPU. {len(cases)} cases finished. Main run fits all data (FixedIterations deciding; Discrepancy with σ "
+        "estimated, WindowedVariance(50, 300), RunningAverage recorded); "
+        + (
+            "HoldOut(fraction 0.1, patience 200) in a separate run, scored against the main run's oracle. "
+            if cfg.get("holdout", True)
+            else "no hold-out runs (--no-holdout: that column is NaN). "
+        )
+        + "PSNR on magnitudes, peak = max|truth|."
     )
     md.append("")
     # 1. mean PSNR per modality × SNR × prior
@@ -486,6 +519,8 @@ def summarise(cases: list[dict[str, Any]], dsp: list[dict[str, Any]], cfg: dict[
     budget = cfg["budget"]
     for r in RULES:
         g = [c["gap"][r] for c in cases]
+        if all(math.isnan(x) for x in g):  # e.g. hold-out with --no-holdout
+            continue
         runs = [c["run_length"][r] for c in cases]
         rows.append(
             [
@@ -691,6 +726,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seeds", type=int, default=None)
     ap.add_argument("--seed-list", default=None, help="comma-separated seeds (run parts in parallel, then --merge)")
     ap.add_argument("--modalities", nargs="+", default=list(MODALITIES), choices=MODALITIES)
+    ap.add_argument("--priors", nargs="+", default=["deep_decoder", "dip_small"])
+    ap.add_argument("--loss", default=None, choices=("mse", "dsp"), help="override reconstruct's default loss")
+    ap.add_argument("--no-holdout", action="store_true", help="skip the hold-out runs (its column is then NaN)")
     ap.add_argument("--name", default="stopping", help="output file stem under benchmarks/results/")
     ap.add_argument("--merge", nargs="+", default=None, metavar="STEM", help="merge finished parts into --name")
     args = ap.parse_args(argv)
@@ -708,7 +746,9 @@ def main(argv: list[str] | None = None) -> None:
             else list(range(args.seeds or (2 if args.quick else 5)))
         ),
         "snrs": [10.0, 20.0, 30.0],
-        "priors": ["deep_decoder", "dip_small"],
+        "priors": list(args.priors),
+        "loss": args.loss or "default",
+        "holdout": not args.no_holdout,
         "torch_threads": 1,
     }
     cases: list[dict[str, Any]] = []
@@ -718,7 +758,7 @@ def main(argv: list[str] | None = None) -> None:
         for m in args.modalities:
             for s in cfg["snrs"]:
                 for p in cfg["priors"]:
-                    c = run_case(m, s, seed, p, cfg["size"], cfg["budget"])
+                    c = run_case(m, s, seed, p, cfg["size"], cfg["budget"], cfg["holdout"], args.loss)
                     cases.append(c)
                     print(
                         f"[{time.perf_counter() - t0:6.0f}s] {SHORT[m]:4s} {s:4.0f} dB seed {seed} {p:12s} "
@@ -726,7 +766,7 @@ def main(argv: list[str] | None = None) -> None:
                         f"disc@{c['choice']['discrepancy']} σ̂/σ {c['sigma_ratio']:.2f}",
                         flush=True,
                     )
-                    if m in ("partial_fourier", "mimo") and s == 20.0 and seed == 0:
+                    if m in ("partial_fourier", "mimo") and s == 20.0 and seed == 0 and args.loss is None:
                         dsp.append(dsp_check(m, seed, p, cfg["size"], cfg["budget"], c))
                     md = summarise(cases, dsp, cfg)
                     write_outputs(args.name, {"machine": machine(), "config": cfg, "cases": cases, "dsp": dsp}, md)
@@ -743,8 +783,8 @@ def _merge(stems: list[str], name: str) -> None:
     parts = [json.loads((RESULTS / f"{stem}.json").read_text()) for stem in stems]
     cfg = dict(parts[0]["config"])
     for p in parts[1:]:
-        for k in ("size", "budget", "snrs", "priors"):
-            if p["config"][k] != cfg[k]:
+        for k in ("size", "budget", "snrs", "priors", "loss"):
+            if p["config"].get(k) != cfg.get(k):
                 raise ValueError(f"--merge: parts differ in {k}: {p['config'][k]} vs {cfg[k]}")
     cfg["seeds"] = sorted({s for p in parts for s in p["config"]["seeds"]})
     cases = sorted(
