@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 import os
+import signal
+import threading
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -257,6 +259,7 @@ class Run:
         bar = _progress(iterations, progress, s.it)
         t0 = time.perf_counter() - s.elapsed
         interrupted = False
+        defer = _DeferSignals()
         try:
             while not s.done and s.it < iterations:
                 out = self._output()
@@ -275,7 +278,7 @@ class Run:
                     self._backtrack()
                     continue
                 s.elapsed = time.perf_counter() - t0
-                with torch.no_grad():
+                with torch.no_grad(), defer:  # an interrupt lands before or after the bookkeeping, never inside
                     state, lead_stop = self._accept(out, loss_value, misfit_s)
                 _tick(bar, s.it, loss_value, self.monitors[0].name, state.statistics.get(self.monitors[0].name))
                 user_stop = any(cb(state) for cb in callbacks)
@@ -360,6 +363,44 @@ class Run:
             oracle_image=None if s.oracle is None else s.oracle.cpu(),
             rule_summaries=summaries,
         )
+
+
+class _DeferSignals:
+    """Hold SIGINT/SIGTERM while the bookkeeping of one iterate runs, then deliver them.
+
+    An interrupt raised half-way through :meth:`Run._accept` would leave a rule's choice
+    pointing at an iterate the history never recorded (or an average ahead of it). Only
+    Python-level handlers are held (Ctrl-C's ``KeyboardInterrupt``, the CLI's SIGTERM
+    handler); a default SIGTERM still ends the process at once. Signal handlers can only
+    be set from the main thread: elsewhere this is a no-op.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.saved: dict[int, Any] = {}
+        self.pending: tuple[int, Any] | None = None
+
+    def _hold(self, signum: int, frame: Any) -> None:
+        self.pending = (signum, frame)
+
+    def __enter__(self) -> _DeferSignals:
+        self.saved, self.pending = {}, None
+        if threading.current_thread() is threading.main_thread():
+            for sig in self.SIGNALS:
+                handler = signal.getsignal(sig)
+                if callable(handler):
+                    self.saved[sig] = handler
+                    signal.signal(sig, self._hold)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self.saved.items():
+            signal.signal(sig, handler)
+        if self.pending is not None:
+            signum, frame = self.pending
+            self.pending = None
+            self.saved[signum](signum, frame)  # e.g. raises KeyboardInterrupt, now that the state is whole
 
 
 def _progress(total: int, enabled: bool, initial: int = 0):

@@ -102,6 +102,63 @@ def test_signal_saves_the_best_result_so_far_and_exits_130(files, tmp_path, sig)
     assert not any(p.name.startswith(f".{out.name}") for p in tmp_path.iterdir()), "temporary result file left"
 
 
+class _SignalAt(rfprior.stopping.StoppingRule):
+    """A recorded rule that sends ``sig`` to this process while the engine books iterate ``at``."""
+
+    name = "signal_at"
+
+    def __init__(self, at: int, sig: int) -> None:
+        self.at, self.sig = at, sig
+
+    def start(self, ctx):
+        rule = self
+
+        class _Monitor(rfprior.stopping.base.Monitor):
+            name = "signal_at"
+
+            def observe(self, iteration, image, misfit):
+                if iteration == rule.at:
+                    os.kill(os.getpid(), rule.sig)  # Python runs the handler at the next bytecode
+                return rfprior.stopping.base.Decision(statistic=None, candidate=False, stop=False)
+
+        return _Monitor()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_during_the_bookkeeping_leaves_a_consistent_result(sig):
+    """The CLI's race, made deterministic: the signal arrives after the deciding rule chose iterate 5 and
+    before the history recorded it. Held until the iterate is booked, it never splits the state."""
+    op, y = _tiny_problem()
+    previous = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt) if sig == signal.SIGTERM else None
+    try:
+        res = rfprior.reconstruct(
+            y, op, prior="deep_decoder", prior_kwargs=SMALL_DD, iterations=50, progress=False,
+            stop=[rfprior.FixedIterations(), rfprior.RunningAverage(), _SignalAt(5, sig)],
+        )
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    recorded = set(res.history["iteration"].values.tolist())
+    assert res.interrupted and res.stop_reason.startswith("interrupted at iteration")
+    assert res.final_iteration == 5 and recorded == set(range(6))  # iterate 5 was booked in full
+    assert res.chosen_iteration == 5 and all(v in recorded for v in res.choices.values() if v is not None)
+    assert np.isfinite(float(res.history["misfit"].sel(iteration=5)))
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handlers are given back
+
+
+def _raise_keyboard_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _tiny_problem():
+    import operators as ops
+
+    op = ops.PartialFourier(ops.cartesian_mask((16, 16), 2.0, seed=0))
+    x = torch.zeros(16, 16, dtype=torch.complex64)
+    x[4:12, 5:11] = 1.0
+    return op, op.forward(x)
+
+
 # --------------------------------------------------------------------------- resume (Python API)
 class _FlakyMSE:
     """MSE that returns NaN on the first attempt of each iteration in ``fail``.
