@@ -129,21 +129,22 @@ def test_a_signal_during_the_bookkeeping_leaves_a_consistent_result(sig):
     """The CLI's race, made deterministic: the signal arrives after the deciding rule chose iterate 5 and
     before the history recorded it. Held until the iterate is booked, it never splits the state."""
     op, y = _tiny_problem()
-    previous = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt) if sig == signal.SIGTERM else None
+    # the handlers an interactive session / the CLI has (a background job may start with SIGINT ignored)
+    handler = signal.default_int_handler if sig == signal.SIGINT else _raise_keyboard_interrupt
+    previous = signal.signal(sig, handler)
     try:
         res = rfprior.reconstruct(
             y, op, prior="deep_decoder", prior_kwargs=SMALL_DD, iterations=50, progress=False,
             stop=[rfprior.FixedIterations(), rfprior.RunningAverage(), _SignalAt(5, sig)],
         )
+        assert signal.getsignal(sig) is handler  # the engine gave the handler back
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        signal.signal(sig, previous)
     recorded = set(res.history["iteration"].values.tolist())
     assert res.interrupted and res.stop_reason.startswith("interrupted at iteration")
     assert res.final_iteration == 5 and recorded == set(range(6))  # iterate 5 was booked in full
     assert res.chosen_iteration == 5 and all(v in recorded for v in res.choices.values() if v is not None)
     assert np.isfinite(float(res.history["misfit"].sel(iteration=5)))
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handlers are given back
 
 
 def _raise_keyboard_interrupt(signum, frame):
