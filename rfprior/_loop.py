@@ -260,6 +260,7 @@ class Run:
         t0 = time.perf_counter() - s.elapsed
         interrupted = False
         defer = _DeferSignals()
+        defer.install()
         try:
             while not s.done and s.it < iterations:
                 out = self._output()
@@ -303,6 +304,7 @@ class Run:
             interrupted = True
             s.reason = f"interrupted at iteration {s.it}; returning the best iterate so far"
         finally:
+            defer.uninstall()
             if bar is not None:
                 bar.close()
         return self._result(settings, interrupted)
@@ -369,10 +371,13 @@ class _DeferSignals:
     """Hold SIGINT/SIGTERM while the bookkeeping of one iterate runs, then deliver them.
 
     An interrupt raised half-way through :meth:`Run._accept` would leave a rule's choice
-    pointing at an iterate the history never recorded (or an average ahead of it). Only
-    Python-level handlers are held (Ctrl-C's ``KeyboardInterrupt``, the CLI's SIGTERM
-    handler); a default SIGTERM still ends the process at once. Signal handlers can only
-    be set from the main thread: elsewhere this is a no-op.
+    pointing at an iterate the history never recorded (or an average ahead of it).
+    :meth:`install` puts a forwarding handler in front of each Python-level handler
+    (Ctrl-C's ``KeyboardInterrupt``, the CLI's SIGTERM handler) once per run; inside
+    ``with defer:`` a signal is only noted, and delivered on leaving the block — two
+    attribute writes per iteration, no system call. A default SIGTERM still ends the
+    process at once. Handlers can only be set from the main thread: elsewhere this is
+    a no-op.
     """
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -380,23 +385,34 @@ class _DeferSignals:
     def __init__(self) -> None:
         self.saved: dict[int, Any] = {}
         self.pending: tuple[int, Any] | None = None
+        self.busy = False
 
-    def _hold(self, signum: int, frame: Any) -> None:
-        self.pending = (signum, frame)
+    def install(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig in self.SIGNALS:
+            handler = signal.getsignal(sig)
+            if callable(handler):
+                self.saved[sig] = handler
+                signal.signal(sig, self._handle)
+
+    def uninstall(self) -> None:
+        for sig, handler in self.saved.items():
+            signal.signal(sig, handler)
+        self.saved.clear()
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.busy:
+            self.pending = (signum, frame)
+        else:
+            self.saved[signum](signum, frame)
 
     def __enter__(self) -> _DeferSignals:
-        self.saved, self.pending = {}, None
-        if threading.current_thread() is threading.main_thread():
-            for sig in self.SIGNALS:
-                handler = signal.getsignal(sig)
-                if callable(handler):
-                    self.saved[sig] = handler
-                    signal.signal(sig, self._hold)
+        self.busy = True
         return self
 
     def __exit__(self, *exc: object) -> None:
-        for sig, handler in self.saved.items():
-            signal.signal(sig, handler)
+        self.busy = False
         if self.pending is not None:
             signum, frame = self.pending
             self.pending = None
