@@ -38,8 +38,7 @@ import torch
 
 import rfprior
 from benchmarks._common import RESULTS, machine, md_table, simulate_case, write_outputs
-from benchmarks.stopping import MODALITIES, SHORT, default_prior_of
-from rfprior.stopping import DEFAULT_TAU
+from benchmarks.stopping import MODALITIES, SHORT, current_tau, default_prior_of
 
 EVERY = 5
 BUDGET = 1500
@@ -102,8 +101,7 @@ def score(c: dict[str, Any]) -> dict[str, float]:
     every, d, ens = c["every"], np.asarray(c["d"]), np.asarray(c["ens_psnr"])
     its = np.minimum(np.arange(len(d)) * every, BUDGET - 1)
     ratio = np.asarray(c["misfit_a"]) / (c["m"] * c["sigma"] ** 2)
-    tau = DEFAULT_TAU.get(c["prior"], 1.0)
-    t = next((i for i, r in enumerate(ratio) if r <= tau), None)
+    t = next((i for i, r in enumerate(ratio) if r <= current_tau(c["prior"])), None)
     out = {
         "default": c["avg_hist_a"][t] if t is not None else c["avg_hist_a"][-1],
         "ensemble at discrepancy": float(ens[t // every if t is not None else -1]),
@@ -116,14 +114,15 @@ def score(c: dict[str, Any]) -> dict[str, float]:
 
 
 def summarise(cases: list[dict[str, Any]]) -> str:
-    rules = list(score(cases[0]))
+    scores = [score(c) for c in cases]
     rows = []
     for m in [*MODALITIES, "all"]:
-        cs = [c for c in cases if m in ("all", c["modality"])]
-        if not cs:
+        idx = [i for i, c in enumerate(cases) if m in ("all", c["modality"])]
+        if not idx:
             continue
-        for r in rules:
-            got = np.array([score(c)[r] for c in cs])
+        cs = [cases[i] for i in idx]
+        for r in scores[0]:
+            got = np.array([scores[i][r] for i in idx])
             g1 = np.array([c["oracle_a"] for c in cs]) - got
             g2 = np.array([max(c["ens_psnr"]) for c in cs]) - got
             rows.append(
