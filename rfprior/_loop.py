@@ -45,6 +45,7 @@ class IterationState:
     loss: float
     misfit: float
     statistics: dict[str, float | None]
+    fit: int = 0  #: which of ``reconstruct(..., fits=K)``'s fits (0-based); 0 for a single fit
 
 
 @dataclass
@@ -94,8 +95,11 @@ class Run:
         max_backtracks: int,
         scale: float,
         op_norm: float = 1.0,
+        fit: int = 0,
+        desc: str = "rfprior",
     ) -> None:
         self.net, self.op, self.loss_fn, self.monitors = net, op, loss_fn, monitors
+        self.fit, self.desc = fit, desc
         # the data misfit ½‖A x − y‖² is the MSE loss itself: don't compute it twice per iteration
         self.loss_is_misfit = isinstance(loss_fn, MSELoss)
         self.ema_weight, self.reg, self.max_bt = ema_weight, reg, max_backtracks
@@ -239,7 +243,7 @@ class Run:
                 s.oracle = img.clone() if s.oracle is None else s.oracle.copy_(img)
         self.hist.record(it, rec)
         s.last_img = img
-        return IterationState(it, img, loss_value, misfit, stats), lead_stop
+        return IterationState(it, img, loss_value, misfit, stats, self.fit), lead_stop
 
     def run(
         self,
@@ -256,7 +260,7 @@ class Run:
             if self.truth is not None:
                 names += ["psnr"] + (["psnr_average"] if self.ema_weight is not None else [])
             self.hist = HistoryRecorder(iterations, names)
-        bar = _progress(iterations, progress, s.it)
+        bar = _progress(iterations, progress, s.it, self.desc)
         t0 = time.perf_counter() - s.elapsed
         interrupted = False
         defer = _DeferSignals()
@@ -364,6 +368,7 @@ class Run:
             oracle_psnr=None if s.oracle_it is None else s.best_psnr,
             oracle_image=None if s.oracle is None else s.oracle.cpu(),
             rule_summaries=summaries,
+            image_psnr=None if self.truth is None else float(psnr(chosen, self.truth, peak=self.psnr_peak)),
         )
 
 
@@ -419,12 +424,12 @@ class _DeferSignals:
             self.saved[signum](signum, frame)  # e.g. raises KeyboardInterrupt, now that the state is whole
 
 
-def _progress(total: int, enabled: bool, initial: int = 0):
+def _progress(total: int, enabled: bool, initial: int = 0, desc: str = "rfprior"):
     if not enabled:
         return None
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, initial=initial, desc="rfprior", unit="it", leave=False, dynamic_ncols=True)
+    return tqdm(total=total, initial=initial, desc=desc, unit="it", leave=False, dynamic_ncols=True)
 
 
 def _tick(bar, it: int, loss: float, rule: str, stat: float | None) -> None:

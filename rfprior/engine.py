@@ -32,6 +32,7 @@ import torch
 
 from operators import LinearOperator
 
+from ._ensemble import fit_ensemble
 from ._loop import IterationState, Run
 from ._resolve import resolve_loss, resolve_prior
 from .result import Result
@@ -72,6 +73,7 @@ def reconstruct(
     checkpoint: str | Path | None = None,
     checkpoint_every: int = 100,
     resume: str | Path | None = None,
+    fits: int = 1,
 ) -> Result:
     """Reconstruct an image from ``y = A x + n`` with an untrained network prior.
 
@@ -104,10 +106,91 @@ def reconstruct(
     checkpoint : file to save the full run state to every ``checkpoint_every`` iterations
         (atomically); ``resume`` continues from such a file to exactly the result an
         uninterrupted run with the same inputs and settings gives.
+    fits : number of independently seeded fits (seeds ``seed + 1000·k``), each stopped by
+        ``stop`` on its own; the image is their mean and ``Result.spread`` their per-pixel
+        standard deviation. ``fits=2`` costs twice the compute and was measured +1 dB and
+        more often within 0.5 dB of the oracle than one fit (README, "Two fits"). Needs a
+        prior name (not a module); no checkpoints.
 
     Returns
     -------
     Result
+    """
+    if isinstance(fits, bool) or not isinstance(fits, int) or fits < 1:
+        raise ValueError(f"fits must be an integer ≥ 1, got {fits!r}")
+    kwargs: dict[str, Any] = dict(
+        prior=prior,
+        prior_kwargs=prior_kwargs,
+        loss=loss,
+        stop=stop,
+        iterations=iterations,
+        lr=lr,
+        device=device,
+        reg_noise_std=reg_noise_std,
+        sigma=sigma,
+        truth=truth,
+        psnr_peak=psnr_peak,
+        autoscale=autoscale,
+        backtrack_db=backtrack_db,
+        max_backtracks=max_backtracks,
+        progress=progress,
+        callbacks=callbacks,
+    )
+    if fits == 1:
+        return _fit_one(
+            y, op, seed=seed, checkpoint=checkpoint, checkpoint_every=checkpoint_every, resume=resume, **kwargs
+        )
+    if checkpoint is not None or resume is not None:
+        raise ValueError("checkpoint/resume: not supported with fits > 1 (each fit is its own run); use fits=1")
+    if isinstance(prior, torch.nn.Module):
+        raise ValueError(
+            "prior: fits > 1 builds one network per fit from its seed, so it needs a prior name or None, "
+            f"not a {type(prior).__name__} module"
+        )
+    if not isinstance(y, torch.Tensor):
+        raise TypeError(f"y must be a torch.Tensor, got {type(y).__name__}")
+    dev_op = op.to(device=torch.device(device) if device is not None else op.device)
+    return fit_ensemble(
+        lambda s, k, label: _fit_one(y, op, seed=s, fit=k, desc=label, **kwargs),
+        fits=fits,
+        seed=seed,
+        op=dev_op,
+        y=y,
+        truth=truth,
+        psnr_peak=psnr_peak,
+    )
+
+
+def _fit_one(
+    y: torch.Tensor,
+    op: LinearOperator,
+    *,
+    prior: str | torch.nn.Module | None = None,
+    prior_kwargs: dict[str, Any] | None = None,
+    loss: str | Callable[..., torch.Tensor] = "mse",
+    stop: StoppingRule | Sequence[StoppingRule] | None = None,
+    iterations: int | None = None,
+    lr: float | None = None,
+    seed: int = 0,
+    device: torch.device | str | None = None,
+    reg_noise_std: float | None = None,
+    sigma: float | None = None,
+    truth: torch.Tensor | None = None,
+    psnr_peak: float | None = None,
+    autoscale: bool = True,
+    backtrack_db: float = 5.0,
+    max_backtracks: int = 10,
+    progress: bool = True,
+    callbacks: Sequence[Callable[[IterationState], bool | None]] = (),
+    checkpoint: str | Path | None = None,
+    checkpoint_every: int = 100,
+    resume: str | Path | None = None,
+    fit: int = 0,
+    desc: str = "rfprior",
+) -> Result:
+    """One fit (:func:`reconstruct` with ``fits=1``).
+
+    ``fit`` and ``desc`` label the callbacks' state and the progress bar.
     """
     iterations = int(DEFAULTS["iterations"] if iterations is None else iterations)
     if iterations < 1:
@@ -197,6 +280,8 @@ def reconstruct(
         max_backtracks=max_backtracks,
         scale=scale,
         op_norm=op_norm,
+        fit=fit,
+        desc=desc,
     )
     if resume is not None:
         _resume(run, Path(resume), settings)

@@ -50,7 +50,19 @@ class Result:
     oracle_iteration, oracle_psnr : int / float or None
         Best raw iterate by PSNR against the truth (benchmarks only).
     rule_summaries : dict
-        Facts reported by each rule (e.g. ``{"discrepancy": {"sigma": ..., "sigma_source": ...}}``).
+        Facts reported by each rule (e.g. ``{"discrepancy": {"sigma": ..., "sigma_source": ...}}``);
+        with ``fits > 1`` also ``"ensemble"`` (seeds, each fit's chosen iteration and stop
+        reason, the misfit of the mean image, the fits' relative disagreement).
+    image_psnr : float or None
+        PSNR of ``image`` against the truth (dB; benchmarks only).
+    members : list of Result
+        With ``reconstruct(..., fits=K)``, ``K > 1``: the individual fits (seeds
+        ``seed + 1000·k``). ``image`` is then their mean, and ``history``,
+        ``chosen_iteration``, ``choices``, ``final_*`` and ``oracle_*`` describe the
+        first fit (seed ``seed``). Empty for a single fit.
+    spread : real tensor ``(H, W)`` or None
+        With ``K > 1`` fits: the per-pixel standard deviation of the fits' images
+        around their mean (data units) — where the prior is unsure. ``None`` for one fit.
     """
 
     image: torch.Tensor
@@ -70,6 +82,9 @@ class Result:
     oracle_psnr: float | None = None
     oracle_image: torch.Tensor | None = None
     rule_summaries: dict[str, Any] = field(default_factory=dict)
+    image_psnr: float | None = None
+    members: list[Result] = field(default_factory=list)
+    spread: torch.Tensor | None = None
 
     def psnr_at(self, iteration: int, variable: str = "psnr") -> float:
         """PSNR recorded at ``iteration`` (needs a truth)."""

@@ -140,8 +140,12 @@ def compare(
     progress: bool = False,
     cg_iters: int = 20,
     tv_iters: int = 200,
+    fits: int = 1,
 ) -> tuple[list[Row], dict[str, Result]]:
-    """Run the classical baselines and each prior on one measurement; return table rows and results."""
+    """Run the classical baselines and each prior on one measurement; return table rows and results.
+
+    ``fits > 1`` averages that many independently seeded fits per prior (see :func:`rfprior.reconstruct`).
+    """
     rows: list[Row] = []
     for name, (img, secs) in classical_baselines(op, y, cg_iters=cg_iters, tv_iters=tv_iters).items():
         rows.append(Row(name, img.cpu(), secs, _misfit(op, y, img)))
@@ -161,12 +165,13 @@ def compare(
             sigma=sigma,
             truth=truth,
             progress=progress,
+            fits=fits,
         )
         results[p] = res
         extra = {"iteration": res.chosen_iteration, "stop": res.stop_reason}
         if res.sigma is not None:
             extra["sigma"] = res.sigma
-        label = f"{p} + {stop}"
+        label = f"{p} + {stop}" + (f" (mean of {fits} fits)" if fits > 1 else "")
         rows.append(Row(label, res.image, time.perf_counter() - t, _misfit(op, y, res.image), extra=extra))
     if truth is not None:
         for r in rows:
@@ -178,13 +183,14 @@ def compare(
 def format_table(rows: list[Row], m: int, sigma: float | None = None) -> str:
     """Plain-text table. Without a truth the misfit is shown as ``½‖r‖²/(Mσ²)`` when σ is known."""
     has_truth = any(r.psnr is not None for r in rows)
-    head = f"{'method':<34} {'time [s]':>9} {'misfit/(Mσ²)' if sigma else 'misfit ½‖r‖²':>14}"
+    w = max([34] + [len(r.method) for r in rows])
+    head = f"{'method':<{w}} {'time [s]':>9} {'misfit/(Mσ²)' if sigma else 'misfit ½‖r‖²':>14}"
     head += f" {'PSNR [dB]':>10} {'SSIM':>6}" if has_truth else ""
     head += "  chosen it"
     lines = [head, "-" * len(head)]
     for r in rows:
         mis = r.misfit / (m * sigma**2) if sigma else r.misfit
-        line = f"{r.method:<34} {r.seconds:>9.2f} {mis:>14.4g}"
+        line = f"{r.method:<{w}} {r.seconds:>9.2f} {mis:>14.4g}"
         if has_truth:
             line += f" {r.psnr:>10.2f} {r.ssim:>6.3f}" if r.psnr is not None and math.isfinite(r.psnr) else ""
         it = r.extra.get("iteration")

@@ -9,10 +9,11 @@ into complex variables.
 Layout::
 
     image, final_image (+ backprojection, oracle_image when given)   (<row>, x, ri)
+    spread (real; only for a mean of several fits)                   (<row>, x)
     <history variables>                                              (iteration)
     attrs: rfprior_result_format = 1, rfprior_version, chosen_iteration, final_iteration,
            seed, interrupted (0/1), stop_reason, [sigma], scale, backtracks,
-           [oracle_iteration, oracle_psnr], settings / choices / rule_summaries /
+           [oracle_iteration, oracle_psnr, image_psnr], settings / choices / rule_summaries /
            history_attrs (JSON strings), source (measurement file path), [modality]
 """
 
@@ -37,7 +38,7 @@ __all__ = ["save_result", "load_result", "RESULT_FORMAT"]
 
 #: The result-file format version.
 RESULT_FORMAT = 1
-_IMAGES = ("image", "final_image", "backprojection", "oracle_image")
+_IMAGES = ("image", "final_image", "backprojection", "oracle_image", "spread")
 _JSON_ATTRS = ("settings", "choices", "rule_summaries", "history_attrs")
 _COMPLEX_LAYOUT = "complex variables carry a trailing dimension 'ri' of length 2: (real, imag)"
 
@@ -109,6 +110,12 @@ def result_dataset(result: Any, *, backprojection: Any = None, source: Any = Non
     for name, value in images.items():
         if value is not None:
             ds[name] = _image(value, f"result.{name}" if name != "backprojection" else "backprojection", dims)
+    spread = getattr(result, "spread", None)
+    if spread is not None:
+        arr = as_numpy(spread)
+        if arr.ndim != 2 or arr.dtype.kind not in "biuf":
+            raise ValueError(f"result.spread must be a real 2-D image (H, W), got shape {arr.shape}, dtype {arr.dtype}")
+        ds["spread"] = (dims, arr)
     if src is not None:
         for d in dims:
             if d in src.coords and src.sizes.get(d) == ds.sizes[d]:
@@ -131,7 +138,7 @@ def result_dataset(result: Any, *, backprojection: Any = None, source: Any = Non
         attrs["sigma"] = float(sigma)
     if modality:
         attrs["modality"] = modality
-    for name in ("oracle_iteration", "oracle_psnr"):
+    for name in ("oracle_iteration", "oracle_psnr", "image_psnr"):
         value = getattr(result, name, None)
         if value is not None:
             attrs[name] = int(value) if name == "oracle_iteration" else float(value)
@@ -182,7 +189,8 @@ def load_result(path: str | os.PathLike[str]) -> xr.Dataset:
     -------
     xarray.Dataset
         ``image``, ``final_image`` (and ``backprojection``, ``oracle_image`` when
-        stored) as complex ``(row, x)`` variables, the history over ``iteration``,
+        stored) as complex ``(row, x)`` variables, ``spread`` (real) for a mean of
+        several fits, the history over ``iteration``,
         and the attributes with ``settings``/``choices``/``rule_summaries``/
         ``history_attrs`` decoded to dicts, ``interrupted`` to a bool and ``sigma``
         to a float or ``None``.
