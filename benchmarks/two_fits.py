@@ -1,6 +1,8 @@
 """Two differently seeded fits as a stopping signal (issue 6 lead): does their agreement pick the iterate?
 
-Probe, not a shipped rule. For each case (modality × SNR × seed, each modality's default prior, 48²,
+Probe. The plain mean of independently stopped fits is shipped as ``reconstruct(..., fits=K)`` and
+measured by ``benchmarks/ensemble.py``; the agreement rule below is not shipped. For each case
+(modality × SNR × seed, each modality's default prior, 48²,
 the shipped 1500 iterations, σ estimated) the same data are fitted twice, with the benchmark's seed
 and with ``seed + 1000`` (another network initialisation and input). Every 5th raw iterate of both
 runs is kept. Scored against the truth:

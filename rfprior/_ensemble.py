@@ -12,7 +12,7 @@ which averages out the part of each fit that depends on the initialisation (larg
 noise the network has begun to fit) while keeping what every fit agrees on. The per-pixel
 standard deviation of the ``x_k`` around ``x̄`` is returned as ``Result.spread``.
 
-Measured (``benchmarks/results/ensemble.md``): see the README, "Two fits".
+Measured (``benchmarks/results/ensemble.md``): see the README, "Several fits".
 """
 
 from __future__ import annotations

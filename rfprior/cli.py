@@ -106,7 +106,7 @@ def _parser() -> argparse.ArgumentParser:
             "--fits",
             type=int,
             default=1,
-            help="average this many independently seeded fits (2: twice the time, ≈ +1 dB; README 'Two fits')",
+            help="average this many independently seeded fits (2: twice the time, ≈ +1 dB; README 'Several fits')",
         )
 
     s = sub.add_parser("demo", help="run the demo on the bundled MIMO file (figures, result, summary)")

@@ -21,6 +21,7 @@ CASES = {
     "diffraction_tomography.py": ([], ["dt_comparison.png", "dt_curves.pdf"], "filtered backpropagation"),
     "matlab_ingest.py": ([], ["scan_matlab.h5", "matlab_bp.png"], "max |Δy| = 0.0e+00"),
     "comparison_table.py": (["--priors", "deep_decoder"], ["comparison.json"], "TV (λ="),
+    "several_fits.py": ([], ["several_fits.png", "several_fits.pdf"], "mean of 2 fits:"),
 }
 
 
