@@ -8,7 +8,7 @@ reports
 * **1 fit**: the first fit alone (seed ``s``) — this *is* the default single-fit run; its
   PSNR is checked against the stopping benchmark's replay of the same case
   (``benchmarks/results/stopping.json``; the column "check" is the difference, 0 when the
-  run is reproduced bit for bit);
+  run is reproduced exactly);
 * **2 fits**: the mean of the first two fits (seeds ``s``, ``s + 1000``) = ``fits=2``;
 * **3 fits**: the mean of all three = ``fits=3``.
 
@@ -18,7 +18,8 @@ reference. Cost is the number of iterations run (all fits), relative to one fit.
 map (per-pixel standard deviation of the fits) is scored as an error indicator: the
 correlation of ``spread`` with ``|x̄ − x_true|`` over the pixels.
 
-Run (≈ 45 CPU-minutes on this 2-core machine; use two parts)::
+Run (≈ 53 CPU-minutes on this 2-core machine, the sum of the per-case times; two parts in
+parallel, ≈ 31 min wall)::
 
     python -m benchmarks.ensemble --seeds 0,1,2 --name ens_a &
     python -m benchmarks.ensemble --seeds 3,4 --name ens_b
@@ -164,7 +165,7 @@ def summarise(cases: list[dict[str, Any]]) -> str:
             "",
             md_table(head, rows),
             "",
-            f"Reproduction check: the first fit reproduces the stopping benchmark's single-run default in "
+            f"Reproduction check: the first fit's PSNR equals the stopping benchmark's single-run default in "
             f"{sum(x < 1e-6 for x in checks)}/{len(checks)} cases (largest difference {worst:.2g} dB).",
             "",
             f"Spread map as an error indicator: correlation of `Result.spread` with |x̄ − x_true| over the pixels, "
@@ -183,8 +184,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--name", default="ensemble", help="output file stem under benchmarks/results/")
     ap.add_argument("--merge", nargs="+", default=None, metavar="STEM", help="merge finished parts into --name")
     args = ap.parse_args(argv)
+    info = machine()
     if args.merge:
-        cases = [c for stem in args.merge for c in json.loads((RESULTS / f"{stem}.json").read_text())["cases"]]
+        parts = [json.loads((RESULTS / f"{stem}.json").read_text()) for stem in args.merge]
+        info = parts[0]["machine"]  # where the cases ran (not where they were merged)
+        cases = [c for part in parts for c in part["cases"]]
         cases.sort(key=lambda c: (c["seed"], MODALITIES.index(c["modality"]), c["snr_db"]))
     else:
         torch.set_num_threads(1)
@@ -205,7 +209,7 @@ def main(argv: list[str] | None = None) -> None:
                     )
                     write_outputs(args.name, {"machine": machine(), "cases": cases}, summarise(cases))
     md = summarise(cases)
-    write_outputs(args.name, {"machine": machine(), "cases": cases}, md)
+    write_outputs(args.name, {"machine": info, "cases": cases}, md)
     print(md)
 
 

@@ -10,19 +10,21 @@ The returned image is the mean of the chosen images,
 
 which averages out the part of each fit that depends on the initialisation (largely the
 noise the network has begun to fit) while keeping what every fit agrees on. The per-pixel
-standard deviation of the ``x_k`` around ``x̄`` is returned as ``Result.spread``.
+RMS deviation of the ``x_k`` from ``x̄`` (1/K normalisation) is returned as ``Result.spread``:
+where the fits disagree, not a calibrated error bar.
 
 Measured (``benchmarks/results/ensemble.md``): see the README, "Several fits".
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 
 from operators import LinearOperator
 
+from ._loop import IterationState
 from .metrics import psnr
 from .result import Result
 
@@ -38,31 +40,57 @@ def fit_seeds(seed: int, fits: int) -> list[int]:
 
 
 def fit_ensemble(
-    fit_one: Callable[[int, int, str], Result],
+    fit_one: Callable[[int, int, str, Sequence[Callable[[IterationState], bool | None]]], Result],
     *,
     fits: int,
     seed: int,
+    callbacks: Sequence[Callable[[IterationState], bool | None]],
     op: LinearOperator,
     y: torch.Tensor,
     truth: torch.Tensor | None,
     psnr_peak: float | None,
 ) -> Result:
-    """Run ``fit_one(seed_k, k, label)`` for each fit and combine the results.
+    """Run ``fit_one(seed_k, k, label, callbacks)`` for each fit and combine the results.
 
-    An interrupted fit (Ctrl-C / SIGTERM) ends the ensemble: the mean is taken over the
-    fits that finished (the interrupted fit's best-so-far image only when no fit finished),
-    and the result is marked interrupted.
+    A fit cut short — by Ctrl-C / SIGTERM (also between fits) or by a callback returning
+    ``True`` — ends the ensemble. The mean is then taken over the fits that ran to their
+    own choice (the cut-short fit's image only when no other fit exists), and the result is
+    marked interrupted for a signal. ``spread`` needs at least two averaged fits (else ``None``).
     """
     seeds = fit_seeds(seed, fits)
     members: list[Result] = []
+    cut: int | None = None  # index of the fit that was cut short
+    why = ""
+    signalled = False
+    stopped = [False]
+
+    def watch(cb: Callable[[IterationState], bool | None]) -> Callable[[IterationState], bool]:
+        def wrapped(state: IterationState) -> bool:
+            stop = bool(cb(state))
+            stopped[0] = stopped[0] or stop
+            return stop
+
+        return wrapped
+
+    watched = [watch(cb) for cb in callbacks]
     for k, s in enumerate(seeds):
-        members.append(fit_one(s, k, f"rfprior fit {k + 1}/{fits}"))
-        if members[-1].interrupted:
+        try:
+            res = fit_one(s, k, f"rfprior fit {k + 1}/{fits}", watched)
+        except KeyboardInterrupt:  # outside a fit's loop (set-up, between fits): keep what finished
+            if not members:
+                raise
+            cut, why, signalled = k, f"interrupted before fit {k + 1} of {fits} finished", True
             break
-    finished = [m for m in members if not m.interrupted] or members
+        members.append(res)
+        if res.interrupted or stopped[0]:
+            cut, signalled = k, res.interrupted
+            why = f"{'interrupted' if res.interrupted else 'a callback stopped the run'} during fit {k + 1} of {fits}"
+            break
+    finished = [m for i, m in enumerate(members) if i != cut] or members
     stack = torch.stack([m.image for m in finished])
     image = stack.mean(0)
-    spread = (stack - image).abs().pow(2).mean(0).sqrt()
+    # RMS deviation from the mean (1/K normalisation: |x₀ − x₁|/2 for two fits)
+    spread = (stack - image).abs().pow(2).mean(0).sqrt() if len(finished) > 1 else None
     y_dev = y.to(device=op.device, dtype=op.dtype)
 
     def half_misfit(x: torch.Tensor) -> float:
@@ -81,29 +109,34 @@ def fit_ensemble(
         "misfit": half_misfit(image),  # ½‖y − A x̄‖², data units, all measurements
         "member_misfits": [half_misfit(m.image) for m in finished],
         # √(mean_k ‖x_k − x̄‖²) / ‖x̄‖: how much the fits disagree
-        "relative_spread": float(torch.linalg.vector_norm(spread)) / norm if norm > 0 else float("nan"),
+        "relative_spread": float(torch.linalg.vector_norm(spread)) / norm
+        if spread is not None and norm > 0
+        else float("nan"),
     }
-    chosen = ", ".join(str(m.chosen_iteration) for m in finished)
+    per_fit = "; ".join(f"fit {i + 1}: {m.stop_reason}" for i, m in enumerate(members))
     reason = (
-        f"mean of {len(finished)} independently seeded fits (seeds {', '.join(str(m.seed) for m in finished)}; "
-        f"chosen iterations {chosen}); fit 1: {first.stop_reason}"
+        f"mean of {len(finished)} independently seeded fit{'s' if len(finished) > 1 else ''} "
+        f"(seeds {', '.join(str(m.seed) for m in finished)}; chosen iterations "
+        f"{', '.join(str(m.chosen_iteration) for m in finished)}); {per_fit}"
     )
-    interrupted = any(m.interrupted for m in members)
-    if interrupted:
-        reason = f"interrupted during fit {len(members)} of {fits}; " + reason
+    if cut is not None:
+        reason = f"{why}; {reason}"
+    # the history, choices and oracle are the first fit's: say so where they are stored
+    history = first.history.copy()
+    history.attrs = {**history.attrs, "fit": 0, "seed": first.seed}
     return Result(
         image=image,
         chosen_iteration=first.chosen_iteration,
         final_image=first.final_image,
         final_iteration=first.final_iteration,
-        history=first.history,
+        history=history,
         settings={**first.settings, "seed": seed, "fits": fits},
         seed=seed,
         stop_reason=reason,
         choices=dict(first.choices),
         sigma=first.sigma,
         scale=first.scale,
-        interrupted=interrupted,
+        interrupted=signalled,
         backtracks=sum(m.backtracks for m in members),
         oracle_iteration=first.oracle_iteration,
         oracle_psnr=first.oracle_psnr,

@@ -230,9 +230,14 @@ def _reconstruct(args: argparse.Namespace) -> int:
 
     bp = classical_image(op, y)[1]
     save_result(args.output, res, backprojection=bp, source=str(args.input), force=args.force)
-    line = f"wrote {args.output}: iteration {res.chosen_iteration} ({res.stop_reason})"
+    if res.members:
+        its = ", ".join(str(i) for i in res.rule_summaries["ensemble"]["chosen_iterations"])
+        line = f"wrote {args.output}: iterations {its} ({res.stop_reason})"
+    else:
+        line = f"wrote {args.output}: iteration {res.chosen_iteration} ({res.stop_reason})"
     if res.image_psnr is not None and res.oracle_psnr is not None:
-        line += f"; PSNR {res.image_psnr:.2f} dB (oracle of one fit {res.oracle_psnr:.2f} dB)"
+        of = " of fit 1" if res.members else ""
+        line += f"; PSNR {res.image_psnr:.2f} dB (oracle{of} {res.oracle_psnr:.2f} dB)"
     print(line)
     if res.interrupted:
         print("rfprior reconstruct: interrupted; the best result so far was saved", file=sys.stderr)

@@ -59,10 +59,13 @@ class Result:
         With ``reconstruct(..., fits=K)``, ``K > 1``: the individual fits (seeds
         ``seed + 1000·k``). ``image`` is then their mean, and ``history``,
         ``chosen_iteration``, ``choices``, ``final_*`` and ``oracle_*`` describe the
-        first fit (seed ``seed``). Empty for a single fit.
+        first fit (seed ``seed``; its history carries ``attrs["fit"] = 0``); every fit's
+        chosen iteration and stop reason are in ``rule_summaries["ensemble"]``. Empty for
+        a single fit.
     spread : real tensor ``(H, W)`` or None
-        With ``K > 1`` fits: the per-pixel standard deviation of the fits' images
-        around their mean (data units) — where the prior is unsure. ``None`` for one fit.
+        With ``K > 1`` averaged fits: the per-pixel RMS deviation of the fits' images from
+        their mean (1/K normalisation, data units) — where the fits disagree; an indicator,
+        not a calibrated error bar. ``None`` for one fit.
     """
 
     image: torch.Tensor

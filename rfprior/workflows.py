@@ -168,15 +168,17 @@ def compare(
             fits=fits,
         )
         results[p] = res
-        extra = {"iteration": res.chosen_iteration, "stop": res.stop_reason}
+        extra: dict[str, Any] = {"iteration": res.chosen_iteration, "stop": res.stop_reason}
+        if res.members:  # one chosen iteration per fit
+            extra["iteration"] = ",".join(str(i) for i in res.rule_summaries["ensemble"]["chosen_iterations"])
         if res.sigma is not None:
             extra["sigma"] = res.sigma
         label = f"{p} + {stop}" + (f" (mean of {fits} fits)" if fits > 1 else "")
         rows.append(Row(label, res.image, time.perf_counter() - t, _misfit(op, y, res.image), extra=extra))
     if truth is not None:
         for r in rows:
-            r.psnr = psnr(r.image, truth)
-            r.ssim = ssim(r.image, truth)
+            r.psnr = float(psnr(r.image, truth))
+            r.ssim = float(ssim(r.image, truth))
     return rows, results
 
 

@@ -310,6 +310,10 @@ ERRORS = {
         ["reconstruct", "{mimo}", "-o", "{out}", "--fits", "2", "--checkpoint", "{out_h5}", *FAST],
         "--fits > 1 cannot be combined with --checkpoint/--resume",
     ),
+    "fits-resume": (
+        ["reconstruct", "{mimo}", "-o", "{out}", "--fits", "3", "--resume", "{text}", *FAST],
+        "--fits > 1 cannot be combined with --checkpoint/--resume",
+    ),
     "compare-fits-neg": (["compare", "{mimo}", "--fits", "-2", "--iterations", "2"], "--fits must be ≥ 1, got -2"),
 }
 
@@ -484,7 +488,9 @@ def test_reconstruct_with_two_fits_writes_their_mean_and_spread(capsys, files, t
     np.testing.assert_allclose(stored["image"].values, ((fits[0].image + fits[1].image) / 2).numpy(), atol=1e-6)
     assert stored["spread"].dims == stored["image"].dims and stored.attrs["settings"]["fits"] == 2
     assert "mean of 2 independently seeded fits (seeds 0, 1000" in out
-    assert f"PSNR {stored.attrs['image_psnr']:.2f} dB (oracle of one fit" in out
+    its = stored.attrs["rule_summaries"]["ensemble"]["chosen_iterations"]
+    assert its == [f.chosen_iteration for f in fits] and f"iterations {its[0]}, {its[1]} (" in out
+    assert f"PSNR {stored.attrs['image_psnr']:.2f} dB (oracle of fit 1" in out
 
 
 def test_compare_labels_the_mean_of_several_fits(capsys, files):
