@@ -25,6 +25,7 @@ import torch
 from operators import LinearOperator
 
 from ._loop import IterationState
+from .losses import half_squared_norm
 from .metrics import psnr
 from .result import Result
 
@@ -95,7 +96,7 @@ def fit_ensemble(
 
     def half_misfit(x: torch.Tensor) -> float:
         with torch.no_grad():
-            return 0.5 * float(torch.linalg.vector_norm(op.forward(x.to(op.device)) - y_dev) ** 2)
+            return float(half_squared_norm(op.forward(x.to(op.device)) - y_dev))
 
     norm = float(torch.linalg.vector_norm(image))
     first = members[0]

@@ -158,8 +158,6 @@ def reconstruct(
             "prior: fits > 1 builds one network per fit from its seed, so it needs a prior name or None, "
             f"not a {type(prior).__name__} module"
         )
-    if not isinstance(y, torch.Tensor):
-        raise TypeError(f"y must be a torch.Tensor, got {type(y).__name__}")
     dev_op = op.to(device=torch.device(device) if device is not None else op.device)
     return fit_ensemble(
         lambda s, k, label, cbs: _fit_one(y, op, seed=s, fit=k, desc=label, callbacks=cbs, **kwargs),
@@ -177,22 +175,22 @@ def _fit_one(
     y: torch.Tensor,
     op: LinearOperator,
     *,
-    prior: str | torch.nn.Module | None = None,
-    prior_kwargs: dict[str, Any] | None = None,
-    loss: str | Callable[..., torch.Tensor] = "mse",
-    stop: StoppingRule | Sequence[StoppingRule] | None = None,
-    iterations: int | None = None,
-    lr: float | None = None,
-    seed: int = 0,
-    device: torch.device | str | None = None,
-    reg_noise_std: float | None = None,
-    sigma: float | None = None,
-    truth: torch.Tensor | None = None,
-    psnr_peak: float | None = None,
-    autoscale: bool = True,
-    backtrack_db: float = 5.0,
-    max_backtracks: int = 10,
-    progress: bool = True,
+    prior: str | torch.nn.Module | None,
+    prior_kwargs: dict[str, Any] | None,
+    loss: str | Callable[..., torch.Tensor],
+    stop: StoppingRule | Sequence[StoppingRule] | None,
+    iterations: int | None,
+    lr: float | None,
+    seed: int,
+    device: torch.device | str | None,
+    reg_noise_std: float | None,
+    sigma: float | None,
+    truth: torch.Tensor | None,
+    psnr_peak: float | None,
+    autoscale: bool,
+    backtrack_db: float,
+    max_backtracks: int,
+    progress: bool,
     callbacks: Sequence[Callable[[IterationState], bool | None]] = (),
     checkpoint: str | Path | None = None,
     checkpoint_every: int = 100,
@@ -200,7 +198,7 @@ def _fit_one(
     fit: int = 0,
     desc: str = "rfprior",
 ) -> Result:
-    """One fit (:func:`reconstruct` with ``fits=1``).
+    """One fit (:func:`reconstruct` with ``fits=1``; its defaults are ``reconstruct``'s).
 
     ``fit`` and ``desc`` label the callbacks' state and the progress bar.
     """
