@@ -89,6 +89,11 @@ def write_outputs(name: str, payload: dict[str, Any], markdown: str, outdir: str
         os.replace(tmp, path)
 
 
+def read_parts(stems: Sequence[str]) -> list[dict[str, Any]]:
+    """The result JSONs ``results/<stem>.json`` of benchmark parts, to merge (their ``machine`` is where they ran)."""
+    return [json.loads((RESULTS / f"{stem}.json").read_text()) for stem in stems]
+
+
 def _default(o: Any) -> Any:
     if isinstance(o, torch.Tensor):
         return o.tolist()

@@ -38,7 +38,7 @@ import numpy as np
 import torch
 
 import rfprior
-from benchmarks._common import RESULTS, machine, md_table, quantile, simulate_case, write_outputs
+from benchmarks._common import RESULTS, machine, md_table, quantile, read_parts, simulate_case, write_outputs
 from benchmarks.stopping import CALIBRATION_SEEDS, MODALITIES, SHORT, current_tau, default_prior_of, replay_default
 from rfprior.workflows import default_rules
 
@@ -186,7 +186,7 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     info = machine()
     if args.merge:
-        parts = [json.loads((RESULTS / f"{stem}.json").read_text()) for stem in args.merge]
+        parts = read_parts(args.merge)
         info = parts[0]["machine"]  # where the cases ran (not where they were merged)
         cases = [c for part in parts for c in part["cases"]]
         cases.sort(key=lambda c: (c["seed"], MODALITIES.index(c["modality"]), c["snr_db"]))

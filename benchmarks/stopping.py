@@ -776,11 +776,9 @@ def main(argv: list[str] | None = None) -> None:
 
 def _merge(stems: list[str], name: str) -> None:
     """Merge the JSON of parts run with ``--seed-list`` into one result (same size/budget required)."""
-    import json
+    from benchmarks._common import read_parts
 
-    from benchmarks._common import RESULTS
-
-    parts = [json.loads((RESULTS / f"{stem}.json").read_text()) for stem in stems]
+    parts = read_parts(stems)
     cfg = dict(parts[0]["config"])
     for p in parts[1:]:
         for k in ("size", "budget", "snrs", "priors", "loss"):

@@ -30,7 +30,6 @@ Run (≈ 50 s per partial-Fourier/tomography case and ≈ 3 min per MIMO case on
 from __future__ import annotations
 
 import argparse
-import json
 import time
 import warnings
 from typing import Any
@@ -39,7 +38,7 @@ import numpy as np
 import torch
 
 import rfprior
-from benchmarks._common import RESULTS, machine, md_table, simulate_case, write_outputs
+from benchmarks._common import machine, md_table, read_parts, simulate_case, write_outputs
 from benchmarks.stopping import MODALITIES, SHORT, current_tau, default_prior_of
 
 EVERY = 5
@@ -170,8 +169,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--name", default="two_fits", help="output file stem under benchmarks/results/")
     ap.add_argument("--merge", nargs="+", default=None, metavar="STEM", help="merge finished parts into --name")
     args = ap.parse_args(argv)
+    info = machine()
     if args.merge:
-        cases = [c for stem in args.merge for c in json.loads((RESULTS / f"{stem}.json").read_text())["cases"]]
+        parts = read_parts(args.merge)
+        info = parts[0]["machine"]  # where the cases ran (not where they were merged)
+        cases = [c for part in parts for c in part["cases"]]
         cases.sort(key=lambda c: (c["seed"], MODALITIES.index(c["modality"]), c["snr"]))
     else:
         torch.set_num_threads(1)
@@ -189,7 +191,7 @@ def main(argv: list[str] | None = None) -> None:
                     )
                     write_outputs(args.name, {"machine": machine(), "cases": cases}, summarise(cases))
     md = summarise(cases)
-    write_outputs(args.name, {"machine": machine(), "cases": cases}, md)
+    write_outputs(args.name, {"machine": info, "cases": cases}, md)
     print(md)
 
 
