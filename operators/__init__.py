@@ -17,13 +17,23 @@ from .base import (
     complex_dtype_of,
     real_dtype_of,
 )
-from .classical import backproject, cg_least_squares, divergence2d, gradient2d, tv_reconstruct
+from .classical import (
+    backproject,
+    cg_least_squares,
+    cgls_discrepancy,
+    divergence2d,
+    gradient2d,
+    tv_discrepancy,
+    tv_reconstruct,
+)
 from .complex import from_channels, to_channels
 from .elementary import Diagonal, Identity
 from .fourier import PartialFourier, centered_fft2, centered_ifft2
 from .masks import cartesian_mask, radial_mask, variable_density_mask
 from .mimo import SPEED_OF_LIGHT, MIMORadar
 from .nufft import NonUniformFourier2D
+from .parameter_choice import DiscrepancyChoice, discrepancy_target
+from .sparsity import haar2d, ihaar2d, l1_discrepancy, l1_reconstruct
 from .testing import check_adjoint
 from .tomography import (
     DiffractionTomography,
@@ -64,6 +74,14 @@ __all__ = [
     "centered_fft2",
     "centered_ifft2",
     "cg_least_squares",
+    "cgls_discrepancy",
+    "DiscrepancyChoice",
+    "discrepancy_target",
+    "haar2d",
+    "ihaar2d",
+    "l1_discrepancy",
+    "l1_reconstruct",
+    "tv_discrepancy",
     "check_adjoint",
     "complex_dtype_of",
     "divergence2d",

@@ -12,13 +12,23 @@ images ``(..., *op.in_shape)`` in ``op.dtype``; they run under ``torch.no_grad``
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 
 import torch
 
 from .base import LinearOperator, _norm
+from .parameter_choice import DiscrepancyChoice, discrepancy_target, search_lambda
 
-__all__ = ["backproject", "cg_least_squares", "tv_reconstruct", "gradient2d", "divergence2d"]
+__all__ = [
+    "backproject",
+    "cg_least_squares",
+    "cgls_discrepancy",
+    "divergence2d",
+    "gradient2d",
+    "tv_discrepancy",
+    "tv_reconstruct",
+]
 
 
 def _as_measurements(op: LinearOperator, y: torch.Tensor, name: str) -> torch.Tensor:
@@ -107,6 +117,50 @@ def cg_least_squares(
     return x
 
 
+@torch.no_grad()
+def cgls_discrepancy(
+    op: LinearOperator, y: torch.Tensor, sigma: float, tau: float = 1.0, max_iters: int = 200
+) -> DiscrepancyChoice:
+    """CGLS (no damping) stopped at the first iteration with ``½‖A x_k − y‖² ≤ τ M σ²``.
+
+    CGLS's residual decreases monotonically, so early stopping by the discrepancy
+    principle is its regularisation (semi-convergence). ``y``: one measurement
+    ``op.out_shape``; ``sigma``: noise σ per real/imag component. ``parameter`` of the
+    result is the iteration count (0: the zero image already fits to the noise level).
+    """
+    y = _as_measurements(op, y, "cgls_discrepancy")
+    if y.shape != torch.Size(op.out_shape):
+        raise ValueError(
+            f"cgls_discrepancy: y must have the shape {op.out_shape} (one measurement), got {tuple(y.shape)}"
+        )
+    target = discrepancy_target(op.size_out, sigma, tau)
+    state = {"k": 0, "x": torch.zeros(op.in_shape, dtype=op.dtype, device=op.device), "misfit": 0.5 * _sqnorm(y)}
+
+    class _ReachedError(Exception):
+        pass
+
+    def check(k: int, x: torch.Tensor) -> None:
+        mis = 0.5 * _sqnorm(op.forward(x) - y)
+        state.update(k=k + 1, x=x, misfit=mis)
+        if mis <= target:
+            raise _ReachedError
+
+    if state["misfit"] > target:
+        try:
+            cg_least_squares(op, y, iters=max_iters, tol=0.0, callback=check)
+        except _ReachedError:
+            pass
+    reached = state["misfit"] <= target
+    if not reached:
+        warnings.warn(
+            f"cgls_discrepancy: misfit {state['misfit']:.4g} still above τMσ² = {target:.4g} after {state['k']} "
+            "iterations; returning the last iterate",
+            UserWarning,
+            stacklevel=2,
+        )
+    return DiscrepancyChoice(state["x"], float(state["k"]), state["misfit"], target, reached, int(state["k"]))
+
+
 def _sqnorm(t: torch.Tensor) -> float:
     # A batch is solved as one block-diagonal least-squares problem, so the CG scalars are
     # global; CGLS on the stacked system gives every member's solution. Python floats (float64)
@@ -137,41 +191,28 @@ def divergence2d(g: torch.Tensor) -> torch.Tensor:
     return dy + dx
 
 
-@torch.no_grad()
-def tv_reconstruct(
-    op: LinearOperator,
+class _TVState:
+    """PDHG iterate of the TV problem on the normalised operator: primal ``x``, duals ``p`` (data), ``q`` (TV)."""
+
+    __slots__ = ("p", "q", "x")
+
+    def __init__(self, x: torch.Tensor, p: torch.Tensor, q: torch.Tensor) -> None:
+        self.x, self.p, self.q = x, p, q
+
+
+def _tv_pdhg(
+    unit: LinearOperator,
     y: torch.Tensor,
     lam: float,
-    iters: int = 200,
-    x0: torch.Tensor | None = None,
+    state: _TVState,
+    iters: int,
     callback: Callable[[int, torch.Tensor], None] | None = None,
-) -> torch.Tensor:
-    r"""Isotropic complex total variation by PDHG (Chambolle–Pock).
-
-    Solves :math:`\min_x \tfrac12\|Ax-y\|^2 + \lambda \sum_p \sqrt{|\partial_y x_p|^2+|\partial_x x_p|^2}`
-    over complex images of shape ``op.in_shape`` (2-D). The operator is normalised
-    internally to ``‖A‖ = 1`` (with ``λ`` rescaled accordingly, so the minimiser is
-    unchanged); step sizes ``τ = σ = 0.99/3`` (``‖[A; ∇]‖² ≤ 1 + 8``), extrapolation
-    θ = 1, started from the normalised backprojection.
-    """
-    if lam < 0:
-        raise ValueError(f"tv_reconstruct: lam must be ≥ 0, got {lam}")
-    if len(op.in_shape) != 2:
-        raise ValueError(f"tv_reconstruct: needs 2-D images, op.in_shape is {op.in_shape}")
-    y = _as_measurements(op, y, "tv_reconstruct")
-    batch = y.shape[: y.ndim - len(op.out_shape)]
-    # Solve the equivalent problem with A' = A/‖A‖, y' = y/‖A‖, λ' = λ/‖A‖² so that the data
-    # and TV blocks of K = [A'; ∇] are balanced whatever the operator's physical units.
-    a_norm = op.opnorm()
-    unit = op * (1.0 / a_norm)
-    y = y / a_norm
-    lam = lam / a_norm**2
+) -> _TVState:
+    """``iters`` PDHG steps for ``½‖A'x − y'‖² + λ' TV(x)`` with ``‖A'‖ = 1`` (all normalised)."""
     big_l = (1.0 + 8.0) ** 0.5
     tau = sigma = 0.99 / big_l
-    x = backproject(op, y * a_norm, normalize=True) if x0 is None else x0.clone()
+    x, p, q = state.x, state.p, state.q
     x_bar = x.clone()
-    p = torch.zeros_like(y)  # dual of the data term
-    q = torch.zeros(*batch, 2, *op.in_shape, dtype=op.dtype, device=op.device)  # dual of TV
     for k in range(iters):
         p = (p + sigma * (unit.forward(x_bar) - y)) / (1 + sigma)
         q = q + sigma * gradient2d(x_bar)
@@ -182,4 +223,86 @@ def tv_reconstruct(
         x = x_new
         if callback is not None:
             callback(k, x)
-    return x
+    return _TVState(x, p, q)
+
+
+@torch.no_grad()
+def tv_reconstruct(
+    op: LinearOperator,
+    y: torch.Tensor,
+    lam: float | str,
+    iters: int = 200,
+    x0: torch.Tensor | None = None,
+    callback: Callable[[int, torch.Tensor], None] | None = None,
+    *,
+    sigma: float | None = None,
+    tau: float = 1.0,
+) -> torch.Tensor:
+    r"""Isotropic complex total variation by PDHG (Chambolle–Pock).
+
+    Solves :math:`\min_x \tfrac12\|Ax-y\|^2 + \lambda \sum_p \sqrt{|\partial_y x_p|^2+|\partial_x x_p|^2}`
+    over complex images of shape ``op.in_shape`` (2-D). The operator is normalised
+    internally to ``‖A‖ = 1`` (with ``λ`` rescaled accordingly, so the minimiser is
+    unchanged); step sizes ``τ = σ = 0.99/3`` (``‖[A; ∇]‖² ≤ 1 + 8``), extrapolation
+    θ = 1, started from the normalised backprojection.
+
+    ``lam="discrepancy"`` chooses λ by the discrepancy principle (largest λ with
+    ``½‖Ax−y‖² ≤ τ M σ²``, ``sigma`` per real/imag component required; see
+    :func:`tv_discrepancy`, which also returns the chosen λ).
+    """
+    if isinstance(lam, str):
+        if lam != "discrepancy":
+            raise ValueError(f"tv_reconstruct: lam must be a number ≥ 0 or 'discrepancy', got {lam!r}")
+        if x0 is not None or callback is not None:
+            raise ValueError("tv_reconstruct: x0 and callback are not supported with lam='discrepancy'")
+        return tv_discrepancy(op, y, sigma=sigma, tau=tau, iters=iters).image  # type: ignore[arg-type]
+    if not lam >= 0:
+        raise ValueError(f"tv_reconstruct: lam must be ≥ 0, got {lam}")
+    unit, y_n, a_norm = _tv_setup(op, y)
+    x = backproject(op, y_n * a_norm, normalize=True) if x0 is None else x0.clone()
+    state = _tv_pdhg(unit, y_n, lam / a_norm**2, _tv_start(op, y_n, x), iters, callback)
+    return state.x
+
+
+def _tv_setup(op: LinearOperator, y: torch.Tensor) -> tuple[LinearOperator, torch.Tensor, float]:
+    if len(op.in_shape) != 2:
+        raise ValueError(f"tv_reconstruct: needs 2-D images, op.in_shape is {op.in_shape}")
+    y = _as_measurements(op, y, "tv_reconstruct")
+    # Solve the equivalent problem with A' = A/‖A‖, y' = y/‖A‖, λ' = λ/‖A‖² so that the data
+    # and TV blocks of K = [A'; ∇] are balanced whatever the operator's physical units.
+    a_norm = op.opnorm()
+    return op * (1.0 / a_norm), y / a_norm, a_norm
+
+
+def _tv_start(op: LinearOperator, y: torch.Tensor, x: torch.Tensor) -> _TVState:
+    batch = y.shape[: y.ndim - len(op.out_shape)]
+    q = torch.zeros(*batch, 2, *op.in_shape, dtype=op.dtype, device=op.device)
+    return _TVState(x, torch.zeros_like(y), q)
+
+
+@torch.no_grad()
+def tv_discrepancy(
+    op: LinearOperator, y: torch.Tensor, sigma: float, tau: float = 1.0, iters: int = 200
+) -> DiscrepancyChoice:
+    """TV with λ chosen by the discrepancy principle (:mod:`operators.parameter_choice`).
+
+    ``y`` is one measurement ``op.out_shape`` (no batch); ``sigma`` the noise σ per
+    real/imag component. Each λ is solved with ``iters`` PDHG steps, warm-started from
+    the nearest λ already solved; the descent starts at ``λ₀ = ‖Aᴴy‖_∞`` (data units),
+    where TV flattens the image.
+    """
+    unit, y_n, a_norm = _tv_setup(op, y)
+    if y_n.shape != torch.Size(op.out_shape):
+        raise ValueError(
+            f"tv_discrepancy: y must have the shape {op.out_shape} (one measurement), got {tuple(y.shape)}"
+        )
+    target = discrepancy_target(op.size_out, sigma, tau)
+
+    def solve(lam: float, state: _TVState | None) -> tuple[torch.Tensor, _TVState, float]:
+        if state is None:
+            state = _tv_start(op, y_n, backproject(op, y_n * a_norm, normalize=True))
+        state = _tv_pdhg(unit, y_n, lam / a_norm**2, state, iters)
+        return state.x, state, 0.5 * _norm(op.forward(state.x) - y) ** 2
+
+    lam0 = float(op.adjoint(y).abs().max())
+    return search_lambda(solve, lam0, target, name="tv_discrepancy")

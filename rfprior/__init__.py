@@ -12,8 +12,8 @@ backprojection. Physics lives in the separate :mod:`operators` package.
 
 __version__ = "0.1.0"
 
-from . import io, losses, metrics, priors, scenes, stopping
-from ._resolve import DEFAULT_PRIORS, default_prior
+from . import io, losses, metrics, penalty, priors, scenes, stopping
+from ._resolve import DEFAULT_PENALTIES, DEFAULT_PRIORS, default_penalty, default_prior
 from .engine import DEFAULTS, IterationState, reconstruct
 from .losses import DSPLoss, MSELoss
 from .metrics import fbc, nmse, psnr, ssim
@@ -31,6 +31,7 @@ from .stopping import (
 
 __all__ = [
     "DEFAULTS",
+    "DEFAULT_PENALTIES",
     "DEFAULT_PRIORS",
     "DSPLoss",
     "MSELoss",
@@ -44,6 +45,7 @@ __all__ = [
     "StoppingRule",
     "WindowedVariance",
     "__version__",
+    "default_penalty",
     "default_prior",
     "fbc",
     "io",
@@ -51,6 +53,7 @@ __all__ = [
     "make_prior",
     "metrics",
     "nmse",
+    "penalty",
     "priors",
     "psnr",
     "reconstruct",

@@ -97,11 +97,13 @@ class Run:
         op_norm: float = 1.0,
         fit: int = 0,
         desc: str = "rfprior",
+        penalty: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ) -> None:
         self.net, self.op, self.loss_fn, self.monitors = net, op, loss_fn, monitors
+        self.penalty = penalty  # image-domain term added to the loss (fit units), e.g. TV
         self.fit, self.desc = fit, desc
         # the data misfit ½‖A x − y‖² is the MSE loss itself: don't compute it twice per iteration
-        self.loss_is_misfit = isinstance(loss_fn, MSELoss)
+        self.loss_is_misfit = isinstance(loss_fn, MSELoss) and penalty is None
         self.ema_weight, self.reg, self.max_bt = ema_weight, reg, max_backtracks
         self.jump = 10 ** (backtrack_db / 10)
         dev = op.device
@@ -270,6 +272,8 @@ class Run:
                 out = self._output()
                 pred = self.op.forward(out)
                 loss = self.loss_fn(pred, self.y_s, self.op)
+                if self.penalty is not None:
+                    loss = loss + self.penalty(out)
                 loss_value = float(loss.detach())
                 if self.loss_is_misfit:
                     misfit_s = loss_value

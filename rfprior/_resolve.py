@@ -7,7 +7,15 @@ from typing import Any
 
 import torch
 
-__all__ = ["DEFAULT_PRIORS", "PRESETS", "default_prior", "resolve_loss", "resolve_prior"]
+__all__ = [
+    "DEFAULT_PENALTIES",
+    "DEFAULT_PRIORS",
+    "PRESETS",
+    "default_penalty",
+    "default_prior",
+    "resolve_loss",
+    "resolve_prior",
+]
 
 #: Named size presets usable wherever a prior name is (CLI ``--prior``): name → (prior, kwargs).
 #: ``dip_small`` is the skip network at 32 channels: measured on the bundled 64² MIMO file it
@@ -25,6 +33,18 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
 #: (128² default scene, 20 dB: −4.4 dB at the end of 1500 iterations, oracle 21.8 dB; engine.md), the
 #: 32-channel skip network fits them.
 DEFAULT_PRIORS: dict[str, str] = {"MIMORadar": "dip_small"}
+
+
+#: The default image penalty per forward model (operator class name; restricted operators use
+#: their parent's), chosen on benchmarks/quality.py: DIP + TV with λ = a fraction of the
+#: TV-discrepancy λ (rfprior.penalty). Unlisted forward models: no penalty.
+DEFAULT_PENALTIES: dict[str, str | None] = {}
+
+
+def default_penalty(op: Any = None) -> str | None:
+    """The image penalty :func:`rfprior.reconstruct` adds by default for forward model ``op`` (or ``None``)."""
+    base = getattr(op, "op", op) if type(op).__name__ == "RestrictedOperator" else op
+    return DEFAULT_PENALTIES.get(type(base).__name__)
 
 
 def default_prior(op: Any = None) -> str:

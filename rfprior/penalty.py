@@ -1,0 +1,125 @@
+r"""Image-domain penalties added to the data term of a fit (DIP + TV).
+
+The fit then minimises over the network weights θ
+
+.. math::  \tfrac12\|A f_\theta(z) - y\|^2 + \lambda\, \mathrm{TV}(f_\theta(z)),
+           \qquad \mathrm{TV}(x) = \sum_p \sqrt{|\partial_y x_p|^2 + |\partial_x x_p|^2}
+
+(isotropic complex TV, forward differences with Neumann boundary, the same TV as
+:func:`operators.tv_reconstruct`), as in Liu, Sun, Xu & Kamilov, "Image restoration using
+total variation regularized deep image prior" (ICASSP 2019). The network supplies its
+structural prior, TV removes the noise it would otherwise fit.
+
+Choosing λ without ground truth: ``weight="auto"`` takes ``factor × λ_TV`` with
+``λ_TV`` the TV regularisation that the discrepancy principle selects for plain TV on
+the same data (:func:`operators.tv_discrepancy`, σ given or estimated like the
+discrepancy rule's) and ``factor`` per forward model (:data:`AUTO_FACTOR`): the network
+already restrains the noise, so a fraction of the classical λ is enough. The factors
+were chosen on the tuning scenes of ``benchmarks/quality.py`` and checked on its held-out
+scenes (docs/validation.md).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from operators import LinearOperator, tv_discrepancy
+
+__all__ = ["AUTO_FACTOR", "PENALTIES", "Penalty", "resolve_penalty", "total_variation"]
+
+#: Penalty names accepted by :func:`rfprior.reconstruct` (``None`` = no penalty).
+PENALTIES = ("tv",)
+
+#: ``weight="auto"``: the fraction of the TV-discrepancy λ used, by forward model.
+AUTO_FACTOR = 0.5
+
+
+def total_variation(x: torch.Tensor, eps: float = 0.0) -> torch.Tensor:
+    """Isotropic TV of complex or real images ``(..., H, W)``, summed over everything (differentiable).
+
+    ``eps`` (squared image units) smooths the norm at zero gradient: ``√(|∇x|² + eps)``.
+    """
+    dy = torch.diff(x, dim=-2)
+    dx = torch.diff(x, dim=-1)
+    sq = torch.zeros(x.shape, dtype=x.real.dtype, device=x.device)
+    sq = sq + torch.nn.functional.pad(dy.abs() ** 2, (0, 0, 0, 1)) + torch.nn.functional.pad(dx.abs() ** 2, (0, 1))
+    return torch.sqrt(sq + eps).sum()
+
+
+@dataclass(frozen=True)
+class Penalty:
+    """A resolved penalty: ``weight · TV(x)`` in data units (``weight`` = λ of the objective above)."""
+
+    name: str
+    weight: float
+    settings: dict[str, Any]
+
+    def in_fit_units(self, scale: float, op_norm: float) -> _FitPenalty:
+        """The same term for the fit's variables ``u = s ‖A‖ x`` (data × ``s``, operator / ``‖A‖``).
+
+        ``s² (½‖Ax − y‖² + λ TV(x)) = ½‖(A/‖A‖) u − s y‖² + (λ s / ‖A‖) TV(u)``.
+        """
+        return _FitPenalty(self.weight * scale / op_norm)
+
+
+class _FitPenalty:
+    """``w · TV(u)`` on the fit's output; the smoothing ε follows the output's scale (set on first call)."""
+
+    def __init__(self, weight: float) -> None:
+        self.weight = weight
+        self.eps: float | None = None
+
+    def __call__(self, u: torch.Tensor) -> torch.Tensor:
+        if self.eps is None:
+            self.eps = max(1e-12 * float(u.detach().abs().square().mean()), 1e-30)
+        return self.weight * total_variation(u, self.eps)
+
+
+def resolve_penalty(
+    penalty: str | None,
+    weight: float | str,
+    op: LinearOperator,
+    y: torch.Tensor,
+    sigma: float | None,
+) -> Penalty | None:
+    """Turn ``reconstruct``'s ``penalty``/``penalty_weight`` into a :class:`Penalty` (or ``None``).
+
+    ``weight="auto"`` runs the TV discrepancy search (σ given, else estimated from the data with
+    :func:`rfprior.noise.estimate_sigma`) and takes :data:`AUTO_FACTOR` of its λ.
+    """
+    if penalty is None:
+        return None
+    if penalty not in PENALTIES:
+        raise ValueError(f"penalty must be one of {PENALTIES} or None, got {penalty!r}")
+    if len(op.in_shape) != 2:
+        raise ValueError(f"penalty={penalty!r} needs 2-D images, op.in_shape is {op.in_shape}")
+    if isinstance(weight, str):
+        if weight != "auto":
+            raise ValueError(f"penalty_weight must be a number ≥ 0 or 'auto', got {weight!r}")
+        from .noise import estimate_sigma
+
+        how = "given"
+        if sigma is None:
+            sigma, how = estimate_sigma(op, y)
+        choice = tv_discrepancy(op, y, sigma=sigma, iters=100)
+        lam = AUTO_FACTOR * choice.parameter
+        return Penalty(
+            penalty,
+            lam,
+            {
+                "name": penalty,
+                "weight": lam,
+                "weight_rule": f"{AUTO_FACTOR} x TV discrepancy lambda",
+                "tv_discrepancy_lambda": choice.parameter,
+                "sigma": float(sigma),
+                "sigma_estimator": how,
+            },
+        )
+    w = float(weight)
+    if not (w >= 0 and math.isfinite(w)):
+        raise ValueError(f"penalty_weight must be a finite number ≥ 0 or 'auto', got {weight!r}")
+    return Penalty(penalty, w, {"name": penalty, "weight": w, "weight_rule": "given"})
