@@ -137,7 +137,7 @@ def _parser() -> argparse.ArgumentParser:
             "--fits",
             type=int,
             default=1,
-            help="average this many independently seeded fits (2: twice the time, ≈ +1 dB; README 'Several fits')",
+            help="average this many independently seeded fits (2: twice the time, ≈ +1 dB; docs/guide.md)",
         )
 
     s = sub.add_parser("demo", parents=[common], help="backprojection vs the default prior on the bundled MIMO file")
