@@ -295,6 +295,7 @@ def test_compare_without_truth_prints_data_fit_instead_of_psnr(capsys, files):
     assert float(rows["backprojection"][1]) == pytest.approx(misfit / (op.size_out * 0.25), rel=1e-3)
 
 
+@pytest.mark.slow
 def test_demo_writes_figures_result_and_prints_a_summary(capsys, files, tmp_path):
     outdir = tmp_path / "demo"
     code, out, err = _run(capsys, "demo", "--input", files["mimo"], "--iterations", "3", "--outdir", outdir)
@@ -499,6 +500,7 @@ def _python_m(*argv: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_python_m_rfprior_runs_and_reports_errors_in_one_line(tmp_path):
     proc = _python_m("-q", "simulate", "mimo", "-o", "scan.h5", "--size", "16", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
