@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench data clean
+.PHONY: demo test lint bench data docs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,9 @@ bench: $(STAMP)
 
 data: $(STAMP)
 	$(BIN)/python data/make_data.py
+
+docs: $(STAMP)
+	$(BIN)/python -m benchmarks.make_validation
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

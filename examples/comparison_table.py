@@ -39,7 +39,7 @@ import torch
 from rfprior import io
 from rfprior.workflows import compare, format_table
 
-DATA = Path(__file__).resolve().parents[1] / "data"
+DATA = io.bundled_dir()  # the bundled data/*.h5
 FILES = {"mimo": "mimo.h5", "partial_fourier": "partial_fourier.h5", "diffraction_tomography": "tomography.h5"}
 
 

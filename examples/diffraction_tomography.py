@@ -41,7 +41,7 @@ from operators import cg_least_squares, filtered_backpropagation_op, object_to_i
 from rfprior import io, plot
 from rfprior.metrics import nmse, psnr
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "tomography.h5"
+DATA = io.bundled("tomography.h5")
 
 
 def _odtbrain(op, y: torch.Tensor) -> torch.Tensor | None:

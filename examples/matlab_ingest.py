@@ -49,7 +49,7 @@ from operators import backproject
 from rfprior import io, plot
 from rfprior.metrics import psnr
 
-DATA = Path(__file__).resolve().parents[1] / "data"
+DATA = io.bundled_dir()  # the bundled data/*.h5
 
 
 def write_matlab_layout(

@@ -43,7 +43,7 @@ from operators import backproject, cg_least_squares, tv_reconstruct
 from rfprior import io, plot
 from rfprior.metrics import psnr, ssim
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "partial_fourier.h5"
+DATA = io.bundled("partial_fourier.h5")
 
 
 def main(argv: list[str] | None = None) -> int:

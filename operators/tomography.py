@@ -1,6 +1,6 @@
 r"""2-D diffraction tomography (first Born / Rytov): :class:`DiffractionTomography`.
 
-Geometry and conventions (DESIGN.md §3): time convention ``e^{−iωt}``; object function
+Geometry and conventions (docs/design.md §3): time convention ``e^{−iωt}``; object function
 ``f(r) = k_m² ((n(r)/n_m)² − 1)`` in m⁻² with ``k_m = 2π n_m / λ0``; illumination
 ``u0 = exp(i k_m s0·r)`` with ``s0 = (−sin φ, cos φ)``; a line detector at distance
 ``l_D`` from the rotation centre along ``s0``, coordinate ``ξ`` along

@@ -15,9 +15,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["main"]
+__all__ = ["global_options", "main"]
 
-MODALITIES = ("mimo", "partial_fourier", "diffraction_tomography")
+#: ``--loss`` names (``rfprior.reconstruct(loss=...)``).
+LOSSES = ("mse", "dsp")
 
 
 class UsageError(Exception):
@@ -55,48 +56,78 @@ def _check_output_dir(path: Path | None, option: str) -> None:
         raise UsageError(f"{option}: the folder {path.parent} does not exist")
 
 
+def global_options(*, defaults: bool = False) -> argparse.ArgumentParser:
+    """The options every ``rfprior`` command takes, before or after the subcommand (``-q``, ``--debug``).
+
+    The top-level parser takes them with their defaults (``defaults=True``); each subparser takes
+    them with ``parents=[common]``, where ``common = global_options()`` leaves them unset
+    (``argparse.SUPPRESS``) unless given after the subcommand, so ``rfprior -q reconstruct …`` and
+    ``rfprior reconstruct … -q`` mean the same and neither overrides the other with a default.
+    """
+    g = argparse.ArgumentParser(add_help=False)
+    default = False if defaults else argparse.SUPPRESS
+    g.add_argument("-q", "--quiet", action="store_true", default=default, help="no progress bars; results and errors")
+    g.add_argument("--debug", action="store_true", default=default, help="show full tracebacks for errors")
+    return g
+
+
+def _choices(names) -> str:
+    return ", ".join(names)
+
+
+def _prior_names() -> tuple[str, ...]:
+    """Every name ``--prior`` accepts: the registered priors, the size presets and ``auto``."""
+    from ._resolve import PRESETS
+    from .priors import PRIORS
+
+    return (*PRIORS, *PRESETS, "auto")
+
+
 def _parser() -> argparse.ArgumentParser:
     from . import __version__
+    from .io import MODALITIES
+    from .workflows import RULES
 
     p = _Parser(
         prog="rfprior",
         description="Complex-valued RF imaging with untrained-network priors.",
+        parents=[global_options(defaults=True)],
     )
     p.add_argument("--version", action="version", version=f"rfprior {__version__}")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars, only results and errors")
-    p.add_argument("--debug", action="store_true", help="show full tracebacks for errors")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    common = global_options()  # every subparser: sub.add_parser(name, parents=[common], help=...)
+    priors = _choices(_prior_names())
 
-    s = sub.add_parser("simulate", help="write a simulated measurement file with /truth")
-    s.add_argument("modality", choices=MODALITIES)
+    s = sub.add_parser("simulate", parents=[common], help="write a simulated measurement file with /truth")
+    s.add_argument("modality", choices=MODALITIES, help=f"one of {_choices(MODALITIES)}")
     s.add_argument("-o", "--output", required=True, type=Path, help="measurement file to write (.h5)")
     s.add_argument("--size", type=int, default=64, help="image size in pixels (default 64)")
     s.add_argument("--snr", type=float, default=20.0, help="SNR in dB (default 20)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--force", action="store_true", help="overwrite an existing output")
 
-    s = sub.add_parser("inspect", help="validate a measurement file and summarise it")
+    s = sub.add_parser("inspect", parents=[common], help="validate a measurement file and summarise it")
     s.add_argument("input", type=Path)
 
     for name, helptext in (
         ("reconstruct", "reconstruct an image and write a result file"),
         ("compare", "table of backprojection / CG / TV / priors on one file"),
     ):
-        s = sub.add_parser(name, help=helptext)
+        s = sub.add_parser(name, parents=[common], help=helptext)
         s.add_argument("input", type=Path)
         if name == "reconstruct":
             s.add_argument("-o", "--output", required=True, type=Path, help="result file to write (.nc)")
-            s.add_argument("--prior", default=None, help="dip | deep_decoder | controlled | complex")
+            s.add_argument("--prior", default=None, help=f"{priors} (default auto: the modality's default prior)")
             s.add_argument("--force", action="store_true", help="overwrite an existing output")
             s.add_argument("--no-average", action="store_true", help="return the raw iterate, not the running average")
             s.add_argument("--checkpoint", type=Path, default=None, help="save a checkpoint here periodically")
             s.add_argument("--checkpoint-every", type=int, default=100, help="iterations between checkpoints")
             s.add_argument("--resume", type=Path, default=None, help="continue from this checkpoint")
         else:
-            s.add_argument("--priors", default=None, help="comma-separated priors (default: the default prior)")
+            s.add_argument("--priors", default=None, help=f"comma-separated, each one of {priors} (default auto)")
             s.add_argument("--json", type=Path, default=None, help="also write the table as JSON here")
-        s.add_argument("--loss", default="mse", choices=("mse", "dsp"))
-        s.add_argument("--stop", default="discrepancy", help="discrepancy | holdout | fixed | wmv | sharpness")
+        s.add_argument("--loss", default="mse", choices=LOSSES, help=f"data term: {_choices(LOSSES)} (default mse)")
+        s.add_argument("--stop", default="discrepancy", help=f"stopping rule: {_choices(RULES)} (default discrepancy)")
         s.add_argument("--iterations", type=int, default=None, help="iteration budget")
         s.add_argument("--lr", type=float, default=None, help="Adam step size")
         s.add_argument("--sigma", type=float, default=None, help="noise σ per component (default: from file/estimate)")
@@ -106,10 +137,10 @@ def _parser() -> argparse.ArgumentParser:
             "--fits",
             type=int,
             default=1,
-            help="average this many independently seeded fits (2: twice the time, ≈ +1 dB; README 'Several fits')",
+            help="average this many independently seeded fits (2: twice the time, ≈ +1 dB; docs/guide.md)",
         )
 
-    s = sub.add_parser("demo", help="run the demo on the bundled MIMO file (figures, result, summary)")
+    s = sub.add_parser("demo", parents=[common], help="backprojection vs the default prior on the bundled MIMO file")
     s.add_argument("--outdir", type=Path, default=Path("rfprior-demo"))
     s.add_argument("--input", type=Path, default=None, help="measurement file (default: bundled data/mimo.h5)")
     s.add_argument("--iterations", type=int, default=None)

@@ -1,6 +1,6 @@
 r"""Estimating the noise σ (per real/imaginary component) from the measurements alone.
 
-Convention (DESIGN.md §2): circular complex Gaussian noise with
+Convention (docs/design.md §2): circular complex Gaussian noise with
 ``Re n, Im n ~ N(0, σ²)``, so ``E|n|² = 2σ²``.
 
 * :func:`sigma_from_samples` — robust σ from samples believed to hold noise only:

@@ -30,6 +30,7 @@ from operators import (
 
 from ._resolve import default_prior
 from .engine import reconstruct
+from .io.bundled import bundled_dir
 from .metrics import psnr, ssim
 from .result import Result
 from .stopping import (
@@ -47,7 +48,7 @@ __all__ = ["RULES", "Row", "classical_baselines", "compare", "default_rules", "f
 #: CLI names of the stopping rules.
 RULES = ("discrepancy", "holdout", "fixed", "wmv", "sharpness")
 
-DATA_DIR = Path(__file__).resolve().parents[1] / "data"
+DATA_DIR = bundled_dir()  # the bundled data/*.h5, installed as the package rfprior.data
 
 
 def default_rules(name: str = "discrepancy", sigma: float | None = None, average: bool = True) -> list[StoppingRule]:

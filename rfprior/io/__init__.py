@@ -1,14 +1,16 @@
 """Reading and writing rfprior files.
 
-* Measurement files (HDF5, DESIGN.md §6): :func:`load` → ``xarray.Dataset``,
+* Measurement files (HDF5, ``docs/design.md`` §6): :func:`load` → ``xarray.Dataset``,
   :func:`operator_from` → ``(operator, y)``, :func:`save_measurements`.
 * Result files (NetCDF4/HDF5): :func:`save_result`, :func:`load_result`.
+* The bundled example files: :func:`bundled` (``bundled("mimo.h5")`` → its path).
 
 Every malformed input raises :class:`FormatError` (a ``ValueError``) naming the
 file, the field, what was found and what was expected. Writes are atomic and
 never replace an existing file unless ``force=True``.
 """
 
+from .bundled import bundled, bundled_dir, bundled_files
 from .errors import FormatError
 from .measurements import FORMAT_VERSION, load, operator_from, save_measurements
 from .modalities import MODALITIES, build_operator
@@ -21,6 +23,9 @@ __all__ = [
     "MODALITIES",
     "RESULT_FORMAT",
     "build_operator",
+    "bundled",
+    "bundled_dir",
+    "bundled_files",
     "describe",
     "load",
     "load_result",

@@ -1,6 +1,6 @@
 """Measurement files (HDF5) ⇄ ``xarray.Dataset``, and the operator built from them.
 
-File layout (DESIGN.md §6, ``rfprior_format = 1``)::
+File layout (docs/design.md §6, ``rfprior_format = 1``)::
 
     /                     attrs: rfprior_format = 1, modality, [noise_sigma], [snr_db], [description]
     /measurements         complex data, attr dims (axis names)

@@ -56,6 +56,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 # --------------------------------------------------------------------------- interrupts
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_signal_saves_the_best_result_so_far_and_exits_130(files, tmp_path, sig):
     out, ckpt = tmp_path / "out.nc", tmp_path / "run.ckpt"

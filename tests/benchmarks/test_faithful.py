@@ -17,7 +17,8 @@ import pytest
 import torch
 
 pytest.importorskip("skimage")
-ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow  # the module fixture runs the benchmark's smoke mode (≈ 7 s)
+ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 

@@ -12,7 +12,7 @@ import pytest
 
 matplotlib.use("Agg")
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 #: script → (extra arguments, files it must write, text its output must contain)
 CASES = {
@@ -36,6 +36,7 @@ def test_every_example_is_covered():
     assert sorted(p.name for p in EXAMPLES.glob("*.py")) == sorted(CASES)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_example_runs_in_fast_mode(name, tmp_path, capsys):
     extra, files, text = CASES[name]

@@ -7,6 +7,7 @@ simulations with a reduced MIMO array and ≤ 6 iterations, so the file runs in 
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import math
@@ -26,7 +27,7 @@ import torch
 import rfprior
 from operators import backproject
 from rfprior import workflows
-from rfprior.cli import main
+from rfprior.cli import _parser, main
 from rfprior.io import load, load_result, operator_from
 from rfprior.metrics import psnr
 
@@ -120,6 +121,73 @@ def test_subcommand_help_exits_zero(capsys, command):
     assert info.value.code == 0
     out = capsys.readouterr().out
     assert out.startswith(f"usage: rfprior {command}")
+
+
+def _subparsers() -> dict[str, argparse.ArgumentParser]:
+    (action,) = (a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(action.choices)
+
+
+def test_every_subcommand_takes_the_global_options():
+    """Each subparser has ``parents=[common]`` (rfprior.cli.global_options), unset unless given after it."""
+    assert set(SUBCOMMANDS) <= set(_subparsers())
+    for command, sub in _subparsers().items():
+        options = {o: a for a in sub._actions for o in a.option_strings}
+        for flag in ("-q", "--quiet", "--debug"):
+            assert flag in options, (command, flag)
+            assert options[flag].default is argparse.SUPPRESS, (command, flag)  # never overrides a flag given before
+
+
+@pytest.mark.parametrize(
+    "argv, quiet, debug",
+    [
+        (["reconstruct", "f.h5", "-o", "r.nc"], False, False),
+        (["-q", "--debug", "reconstruct", "f.h5", "-o", "r.nc"], True, True),
+        (["reconstruct", "f.h5", "-o", "r.nc", "--quiet"], True, False),  # the issue's example
+        (["reconstruct", "f.h5", "-o", "r.nc", "-q", "--debug"], True, True),
+        (["--quiet", "compare", "f.h5", "--debug"], True, True),
+        (["inspect", "f.h5", "--debug"], False, True),
+        (["demo", "-q"], True, False),
+        (["simulate", "mimo", "-o", "x.h5", "--quiet"], True, False),
+    ],
+)
+def test_global_options_are_accepted_before_and_after_the_subcommand(argv, quiet, debug):
+    args = _parser().parse_args(argv)
+    assert (args.quiet, args.debug) == (quiet, debug)
+
+
+def test_debug_after_the_subcommand_shows_the_traceback(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        main(["inspect", str(tmp_path / "absent.h5"), "--debug"])
+
+
+def test_quiet_after_the_subcommand_silences_progress(capsys, files, tmp_path):
+    code = main(["reconstruct", str(files["mimo"]), "-o", str(tmp_path / "r.nc"), *FAST, "--quiet"])
+    out, err = capsys.readouterr()
+    assert code == 0 and err == "" and out.startswith(f"wrote {tmp_path / 'r.nc'}")
+
+
+def test_every_help_text_lists_every_choice():
+    """A help text names every value an option takes; ``--prior``/``--stop`` from the code's registries."""
+    from rfprior._resolve import PRESETS
+    from rfprior.priors import PRIORS
+
+    for command, sub in _subparsers().items():
+        _check_choices_in_help(command, sub, [*PRIORS, *PRESETS, "auto"])
+
+
+def _check_choices_in_help(command: str, sub: argparse.ArgumentParser, priors: list[str]) -> None:
+    for action in sub._actions:
+        if action.choices:
+            for choice in action.choices:
+                assert choice in (action.help or ""), (command, action.dest, choice)
+        if action.dest in ("prior", "priors"):
+            for name in priors:
+                assert name in action.help, (command, action.dest, name)
+            assert "dip_small" in action.help
+        if action.dest == "stop":
+            for name in workflows.RULES:
+                assert name in action.help, (command, name)
 
 
 # --------------------------------------------------------------------------- the commands end to end
@@ -227,6 +295,7 @@ def test_compare_without_truth_prints_data_fit_instead_of_psnr(capsys, files):
     assert float(rows["backprojection"][1]) == pytest.approx(misfit / (op.size_out * 0.25), rel=1e-3)
 
 
+@pytest.mark.slow
 def test_demo_writes_figures_result_and_prints_a_summary(capsys, files, tmp_path):
     outdir = tmp_path / "demo"
     code, out, err = _run(capsys, "demo", "--input", files["mimo"], "--iterations", "3", "--outdir", outdir)
@@ -431,6 +500,7 @@ def _python_m(*argv: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_python_m_rfprior_runs_and_reports_errors_in_one_line(tmp_path):
     proc = _python_m("-q", "simulate", "mimo", "-o", "scan.h5", "--size", "16", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr

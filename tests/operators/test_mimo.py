@@ -27,7 +27,7 @@ from operators.mimo import MIMORadar
 from operators.testing import check_adjoint, random_input, random_output
 
 ADJOINT_TOL = {torch.complex64: 1e-5, torch.complex128: 1e-12}
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def small_geometry(n_tx=3, n_rx=4, n_f=12, uniform=True):
@@ -307,6 +307,7 @@ MEMORY_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_large_problem_runs_within_500mb():
     out = subprocess.run(
         [sys.executable, "-c", MEMORY_SCRIPT], capture_output=True, text=True, cwd=ROOT, timeout=300, check=True

@@ -18,7 +18,7 @@ from rfprior import io
 from rfprior.io import FormatError
 from rfprior.scenes import simulate
 
-DATA = Path(__file__).resolve().parents[1] / "data"
+DATA = io.bundled_dir()  # the bundled data/*.h5 (the package rfprior.data when installed)
 MODALITIES = ["partial_fourier", "mimo", "diffraction_tomography"]
 SMALL = {  # fast geometries
     "partial_fourier": {},
