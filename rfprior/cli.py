@@ -17,6 +17,9 @@ from pathlib import Path
 
 __all__ = ["global_options", "main"]
 
+#: ``--penalty`` names (``none`` → ``rfprior.reconstruct(penalty=None)``).
+PENALTY_CHOICES = ("auto", "tv", "none")
+
 #: ``--loss`` names (``rfprior.reconstruct(loss=...)``).
 LOSSES = ("mse", "dsp")
 
@@ -128,6 +131,13 @@ def _parser() -> argparse.ArgumentParser:
             s.add_argument("--json", type=Path, default=None, help="also write the table as JSON here")
         s.add_argument("--loss", default="mse", choices=LOSSES, help=f"data term: {_choices(LOSSES)} (default mse)")
         s.add_argument("--stop", default="discrepancy", help=f"stopping rule: {_choices(RULES)} (default discrepancy)")
+        s.add_argument(
+            "--penalty",
+            default="auto",
+            choices=PENALTY_CHOICES,
+            help=f"image penalty added to the fit: {_choices(PENALTY_CHOICES)} (default auto: the modality's default; "
+            "tv: DIP + TV with λ a fraction of the TV-discrepancy λ)",
+        )
         s.add_argument("--iterations", type=int, default=None, help="iteration budget")
         s.add_argument("--lr", type=float, default=None, help="Adam step size")
         s.add_argument("--sigma", type=float, default=None, help="noise σ per component (default: from file/estimate)")
@@ -254,6 +264,7 @@ def _reconstruct(args: argparse.Namespace) -> int:
             checkpoint_every=args.checkpoint_every,
             resume=args.resume,
             fits=args.fits,
+            penalty=_penalty(args),
         )
     finally:
         signal.signal(signal.SIGTERM, previous)
@@ -274,6 +285,10 @@ def _reconstruct(args: argparse.Namespace) -> int:
         print("rfprior reconstruct: interrupted; the best result so far was saved", file=sys.stderr)
         return 130
     return 0
+
+
+def _penalty(args: argparse.Namespace) -> str | None:
+    return None if args.penalty == "none" else args.penalty
 
 
 def _check_fits(args: argparse.Namespace) -> None:
@@ -309,6 +324,7 @@ def _compare(args: argparse.Namespace) -> int:
         device=args.device,
         progress=not args.quiet,
         fits=args.fits,
+        penalty=_penalty(args),
     )
     print(format_table(rows, op.size_out, sigma=sigma))
     if args.json is not None:

@@ -482,7 +482,7 @@ def test_checkpoint_in_missing_directory_is_a_user_error(capsys, files, tmp_path
 
 
 def test_demo_iterations_zero_is_a_user_error(capsys, files, tmp_path, monkeypatch):
-    monkeypatch.setattr(rfprior.workflows, "DEMO_ITERATIONS", 2)  # were 0 taken as "default", it would stay fast
+    monkeypatch.setitem(rfprior.engine.DEFAULTS, "iterations", 2)  # were 0 taken as "default", it would stay fast
     argv = _fill(["demo", "--input", "{mimo}", "--outdir", "{outdir}", "--iterations", "0"], files, tmp_path)
     _assert_user_error(capsys, argv, tmp_path, "iterations must be ≥ 1", "demo")
 

@@ -1,0 +1,79 @@
+"""DIP + TV: the image penalty of rfprior.reconstruct (rfprior.penalty)."""
+
+import pytest
+import torch
+
+import operators as ops
+import rfprior
+from rfprior.penalty import AUTO_FACTOR, total_variation
+
+
+def _problem(n: int = 32, seed: int = 0):
+    ds = rfprior.scenes.simulate("partial_fourier", size=n, snr_db=15, seed=seed)
+    op, y = rfprior.io.operator_from(ds)
+    return op, y, torch.as_tensor(ds["truth"].values), float(ds.attrs["noise_sigma"])
+
+
+def test_total_variation_matches_the_tv_solver_definition(cdtype):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(5, 7, dtype=cdtype, generator=g)
+    grad = ops.gradient2d(x)
+    expected = torch.sqrt((grad.abs() ** 2).sum(dim=-3)).sum()
+    torch.testing.assert_close(total_variation(x), expected)
+    z = torch.zeros(4, 4, dtype=cdtype, requires_grad=True)
+    total_variation(z, eps=1e-12).backward()  # smoothed: a finite gradient at a flat image
+    assert bool(torch.isfinite(torch.view_as_real(z.grad)).all())
+
+
+def test_zero_weight_reproduces_the_plain_fit_exactly():
+    op, y, truth, sigma = _problem()
+    kw = dict(prior="deep_decoder", iterations=25, progress=False, sigma=sigma, truth=truth)
+    plain = rfprior.reconstruct(y, op, penalty=None, **kw)
+    zero = rfprior.reconstruct(y, op, penalty="tv", penalty_weight=0.0, **kw)
+    torch.testing.assert_close(zero.image, plain.image, rtol=0, atol=0)
+    assert plain.settings["penalty"] is None
+    assert zero.settings["penalty"] == {"name": "tv", "weight": 0.0, "weight_rule": "given"}
+
+
+def test_auto_weight_is_a_fraction_of_the_tv_discrepancy_lambda():
+    op, y, _truth, sigma = _problem()
+    res = rfprior.reconstruct(y, op, prior="deep_decoder", penalty="tv", iterations=5, progress=False, sigma=sigma)
+    pen = res.settings["penalty"]
+    lam = ops.tv_discrepancy(op, y, sigma, iters=100).parameter
+    assert pen["tv_discrepancy_lambda"] == pytest.approx(lam)
+    assert pen["weight"] == pytest.approx(AUTO_FACTOR * lam)
+    assert pen["sigma"] == sigma and pen["sigma_estimator"] == "given"
+    # without σ the estimator the discrepancy rule uses supplies it, and is named
+    res = rfprior.reconstruct(y, op, prior="deep_decoder", penalty="tv", iterations=2, progress=False)
+    assert res.settings["penalty"]["sigma_estimator"] == "partial_fourier_outer_kspace"
+
+
+def test_the_penalty_smooths_the_fit_and_the_rules_still_judge_the_misfit():
+    op, y, truth, sigma = _problem(seed=1)
+    kw = dict(prior="deep_decoder", iterations=120, progress=False, sigma=sigma, truth=truth, seed=1)
+    plain = rfprior.reconstruct(y, op, penalty=None, **kw)
+    tv = rfprior.reconstruct(y, op, penalty="tv", penalty_weight=0.02, **kw)
+    assert float(total_variation(tv.image)) < 0.9 * float(total_variation(plain.image))
+    misfit = 0.5 * float(torch.linalg.vector_norm(op.forward(tv.image.to(op.dtype)) - y) ** 2)
+    assert float(tv.history["misfit"][-1]) == pytest.approx(misfit, rel=1e-3)  # the data misfit, not the loss
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"penalty": "l2"}, "penalty must be one of"),
+        ({"penalty": "tv", "penalty_weight": -1.0}, "penalty_weight must be"),
+        ({"penalty": "tv", "penalty_weight": "large"}, "penalty_weight must be"),
+    ],
+)
+def test_bad_penalty_arguments_name_the_field(kwargs, match):
+    op, y, _, _ = _problem(16)
+    with pytest.raises(ValueError, match=match):
+        rfprior.reconstruct(y, op, iterations=1, progress=False, **kwargs)
+
+
+def test_default_penalty_follows_the_forward_model_and_restriction():
+    op, _y, _, _ = _problem(16)
+    sub = op.restrict(torch.arange(op.size_out // 2))
+    assert rfprior.default_penalty(sub) == rfprior.default_penalty(op)
+    assert rfprior.default_penalty(op) == rfprior.DEFAULT_PENALTIES.get("PartialFourier")
