@@ -325,6 +325,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--variants", default="", help="extra prior runs: plain,tv0.25,tv0.5,… (tuning)")
     ap.add_argument("--part", default="1/1", help="i/n: run every n-th case starting at i (1-based)")
     ap.add_argument("--merge", type=int, default=0, help="merge n parts written earlier")
+    ap.add_argument("--modalities", default="", help="comma-separated subset of the tier's modalities")
     ap.add_argument("--outdir", type=Path, default=RESULTS)
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
@@ -338,16 +339,18 @@ def main(argv: list[str] | None = None) -> int:
         payload = {"machine": machine(), "tier": tier, "rows": rows}
     else:
         i, n = (int(v) for v in args.part.split("/"))
-        todo = cases(tier)[i - 1 :: n]
+        mods = {m for m in args.modalities.split(",") if m}
+        todo = [c for c in cases(tier) if not mods or c["modality"] in mods][i - 1 :: n]
         variants = tuple(v for v in args.variants.split(",") if v)
         rows = []
         for c in todo:
             r = run_case(c, variants, iterations=30 if tier == "smoke" else None)
             rows.append(r)
             print(_label(c), " ".join(f"{k} {v['psnr']:.2f}" for k, v in r["scores"].items()), flush=True)
-        payload = {"machine": machine(), "tier": tier, "rows": rows}
-        if n > 1:
+            payload = {"machine": machine(), "tier": tier, "rows": rows}
+            # after every case: an interrupted run keeps what it finished (--merge reads the parts)
             write_outputs(f"{name}_part{i}of{n}", payload, "(part)", args.outdir)
+        if n > 1:
             return 0
     md = summarise(payload["rows"], f"Quality benchmark — {tier} tier")
     write_outputs(name, payload, md, args.outdir)

@@ -5,8 +5,10 @@ What it shows
 For each bundled measurement file (MIMO radar, partial Fourier, diffraction
 tomography) one table with
 
-* **backprojection** (adjoint, normalised by ``diag(AᴴA)``), **CGLS** (20 iterations)
-  and **TV** (PDHG, 200 iterations, λ a fixed fraction of the image scale);
+* the modality's direct image (backprojection, zero filling or filtered backpropagation) and
+  the fair classical baselines — **CGLS**, **TV** and **ℓ1** (pixels for radar, Haar
+  otherwise), each with its parameter chosen by the discrepancy principle with the same σ
+  estimate the priors use (no parameter tuned against the truth);
 * each requested untrained prior fitted to the single measurement and stopped
   **without ground truth** (discrepancy principle with estimated σ, returned as a
   running average).

@@ -38,7 +38,7 @@ DEFAULT_PRIORS: dict[str, str] = {"MIMORadar": "dip_small"}
 #: The default image penalty per forward model (operator class name; restricted operators use
 #: their parent's), chosen on benchmarks/quality.py: DIP + TV with λ = a fraction of the
 #: TV-discrepancy λ (rfprior.penalty). Unlisted forward models: no penalty.
-DEFAULT_PENALTIES: dict[str, str | None] = {}
+DEFAULT_PENALTIES: dict[str, str | None] = {"PartialFourier": "tv"}
 
 
 def default_penalty(op: Any = None) -> str | None:

@@ -27,15 +27,31 @@ from typing import Any
 
 import torch
 
-from operators import LinearOperator, tv_discrepancy
+from operators import LinearOperator, RestrictedOperator, tv_discrepancy
 
-__all__ = ["AUTO_FACTOR", "PENALTIES", "Penalty", "resolve_penalty", "total_variation"]
+__all__ = [
+    "AUTO_FACTOR",
+    "AUTO_FACTOR_OTHER",
+    "PENALTIES",
+    "Penalty",
+    "auto_factor",
+    "resolve_penalty",
+    "total_variation",
+]
 
 #: Penalty names accepted by :func:`rfprior.reconstruct` (``None`` = no penalty).
 PENALTIES = ("tv",)
 
-#: ``weight="auto"``: the fraction of the TV-discrepancy λ used, by forward model.
-AUTO_FACTOR = 0.5
+#: ``weight="auto"``: the fraction of the TV-discrepancy λ used, by forward model (operator class
+#: name; restricted operators use their parent's); others use :data:`AUTO_FACTOR_OTHER`.
+AUTO_FACTOR: dict[str, float] = {"PartialFourier": 0.25}
+AUTO_FACTOR_OTHER = 0.5
+
+
+def auto_factor(op: LinearOperator) -> float:
+    """The fraction of the TV-discrepancy λ that ``penalty_weight="auto"`` uses for ``op``."""
+    base = op.op if isinstance(op, RestrictedOperator) else op
+    return AUTO_FACTOR.get(type(base).__name__, AUTO_FACTOR_OTHER)
 
 
 def total_variation(x: torch.Tensor, eps: float = 0.0) -> torch.Tensor:
@@ -106,14 +122,15 @@ def resolve_penalty(
         if sigma is None:
             sigma, how = estimate_sigma(op, y)
         choice = tv_discrepancy(op, y, sigma=sigma, iters=100)
-        lam = AUTO_FACTOR * choice.parameter
+        factor = auto_factor(op)
+        lam = factor * choice.parameter
         return Penalty(
             penalty,
             lam,
             {
                 "name": penalty,
                 "weight": lam,
-                "weight_rule": f"{AUTO_FACTOR} x TV discrepancy lambda",
+                "weight_rule": f"{factor} x TV discrepancy lambda",
                 "tv_discrepancy_lambda": choice.parameter,
                 "sigma": float(sigma),
                 "sigma_estimator": how,

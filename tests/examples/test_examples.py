@@ -20,7 +20,7 @@ CASES = {
     "mimo_targets.py": ([], ["mimo_points.png", "mimo_extended.pdf", "mimo_curves.png"], "backprojection"),
     "diffraction_tomography.py": ([], ["dt_comparison.png", "dt_curves.pdf"], "filtered backpropagation"),
     "matlab_ingest.py": ([], ["scan_matlab.h5", "matlab_bp.png"], "max |Δy| = 0.0e+00"),
-    "comparison_table.py": (["--priors", "deep_decoder"], ["comparison.json"], "TV (λ="),
+    "comparison_table.py": (["--priors", "deep_decoder"], ["comparison.json"], "TV (discrepancy, λ="),
     "several_fits.py": ([], ["several_fits.png", "several_fits.pdf"], "mean of 2 fits:"),
 }
 
@@ -56,4 +56,8 @@ def test_example_runs_in_fast_mode(name, tmp_path, capsys):
         dt = {r["method"]: r for r in tables["diffraction_tomography"]}
         # the classical DT image is filtered backpropagation, and it is a sane image (not a raw adjoint)
         assert dt["filtered backpropagation"]["psnr_db"] > 25
-        assert {r["method"] for r in tables["partial_fourier"]} >= {"zero filled", "CGLS (20 it)"}
+        methods = {r["method"] for r in tables["partial_fourier"]}
+        assert "zero filled" in methods
+        # the fair baselines: every parameter chosen by the discrepancy principle, none by hand
+        for kind in ("CGLS (discrepancy", "TV (discrepancy", "ℓ1 haar (discrepancy"):
+            assert any(m.startswith(kind) for m in methods), (kind, methods)

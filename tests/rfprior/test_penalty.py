@@ -5,7 +5,7 @@ import torch
 
 import operators as ops
 import rfprior
-from rfprior.penalty import AUTO_FACTOR, total_variation
+from rfprior.penalty import auto_factor, total_variation
 
 
 def _problem(n: int = 32, seed: int = 0):
@@ -41,7 +41,7 @@ def test_auto_weight_is_a_fraction_of_the_tv_discrepancy_lambda():
     pen = res.settings["penalty"]
     lam = ops.tv_discrepancy(op, y, sigma, iters=100).parameter
     assert pen["tv_discrepancy_lambda"] == pytest.approx(lam)
-    assert pen["weight"] == pytest.approx(AUTO_FACTOR * lam)
+    assert pen["weight"] == pytest.approx(auto_factor(op) * lam)
     assert pen["sigma"] == sigma and pen["sigma_estimator"] == "given"
     # without σ the estimator the discrepancy rule uses supplies it, and is named
     res = rfprior.reconstruct(y, op, prior="deep_decoder", penalty="tv", iterations=2, progress=False)

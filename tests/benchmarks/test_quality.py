@@ -1,0 +1,65 @@
+"""benchmarks/quality.py (issue 17) in its smoke mode: the machinery, not the numbers."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("skimage")
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks import quality  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def row():
+    case = quality.cases("smoke")[0]
+    assert case["modality"] == "partial_fourier"
+    return quality.run_case(case, variants=("plain",), iterations=20)
+
+
+def test_every_method_is_scored(row):
+    assert set(quality.METHODS) | {"prior_plain"} == set(row["scores"])
+    for s in row["scores"].values():
+        assert 0 < s["psnr"] < 100 and -1 <= s["ssim"] <= 1 and s["seconds"] >= 0
+
+
+def test_the_oracle_is_a_ceiling_for_tv(row):
+    # the oracle grid contains the discrepancy choice, so it can never be below it
+    assert row["scores"]["tv_oracle"]["psnr"] >= row["scores"]["tv"]["psnr"]
+
+
+def test_baselines_and_prior_share_the_estimated_sigma(row):
+    info = row["info"]
+    assert info["sigma_estimator"] == "partial_fourier_outer_kspace" and info["sigma_hat"] > 0
+    assert info["tv_lambda"] > 0 and info["l1_lambda"] > 0
+
+
+def test_summary_names_every_method_and_the_comparison(row, tmp_path):
+    md = quality.summarise([row], "smoke")
+    for m in quality.METHODS:
+        assert f"| {m} " in md or f" {m} |" in md
+    assert "prior − best classical" in md
+    quality.figure([row], tmp_path / "q")
+    assert (tmp_path / "q.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize("family", ["natural", "blobs", "silhouette"])
+def test_check_scenes_follow_the_physics(family):
+    import torch
+
+    mod = {"natural": "partial_fourier", "blobs": "diffraction_tomography", "silhouette": "mimo"}[family]
+    case = {"modality": mod, "family": family, "size": 32, "snr": 20, "seed": 2}
+    if mod == "partial_fourier":
+        case["mask"] = "cart8"
+    op, y, truth = quality.make_case(case)
+    assert tuple(truth.shape) == op.in_shape and tuple(y.shape) == op.out_shape
+    if family == "silhouette":  # point targets carry random phases, not one common phase
+        pts = truth[(truth.abs() > 0.45)]
+        assert float(torch.angle(pts).std()) > 0.5
+    if family == "natural":  # a natural image with a smooth, non-trivial phase
+        assert float(torch.angle(truth).std()) > 0.1 and float(truth.abs().max()) == pytest.approx(1.0)
