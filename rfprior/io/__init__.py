@@ -1,7 +1,8 @@
 """Reading and writing rfprior files.
 
 * Measurement files (HDF5, DESIGN.md §6): :func:`load` → ``xarray.Dataset``,
-  :func:`operator_from` → ``(operator, y)``, :func:`save_measurements`.
+  :func:`operator_from` → ``(operator, y)``, :func:`save_measurements`, :func:`save_dataset`.
+* Importers: :func:`read_fresnel` (Institut Fresnel 2001 ``.exp`` files, calibrated).
 * Result files (NetCDF4/HDF5): :func:`save_result`, :func:`load_result`.
 
 Every malformed input raises :class:`FormatError` (a ``ValueError``) naming the
@@ -10,7 +11,8 @@ never replace an existing file unless ``force=True``.
 """
 
 from .errors import FormatError
-from .measurements import FORMAT_VERSION, load, operator_from, save_measurements
+from .fresnel import read_fresnel
+from .measurements import FORMAT_VERSION, load, operator_from, save_dataset, save_measurements
 from .modalities import MODALITIES, build_operator
 from .results import RESULT_FORMAT, load_result, save_result
 from .summary import describe
@@ -25,6 +27,8 @@ __all__ = [
     "load",
     "load_result",
     "operator_from",
+    "read_fresnel",
+    "save_dataset",
     "save_measurements",
     "save_result",
 ]
