@@ -323,7 +323,8 @@ def _convert(args: argparse.Namespace) -> int:
         try:
             freqs = [float(v) for v in args.frequencies.split(",")]
         except ValueError:
-            raise UsageError(f"--frequencies: expected comma-separated numbers in Hz, got {args.frequencies!r}") from None
+            msg = f"--frequencies: expected comma-separated numbers in Hz, got {args.frequencies!r}"
+            raise UsageError(msg) from None
     if args.size < 4:
         raise UsageError(f"--size must be ≥ 4, got {args.size}")
     if not args.extent > 0:

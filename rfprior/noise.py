@@ -155,9 +155,11 @@ def sigma_range_complement(
     ``QᴴA`` is below ``rtol`` times the largest, i.e. ``Q`` holds every direction in
     which an image can move the data by more than ``rtol‖A‖``. Then
 
-    ``σ̂² = ‖y − Q Qᴴ y‖² / (2 (M − r))``
+    ``σ̂² = ‖y − Q_k Q_kᴴ y‖² / (2 (M − k))``
 
-    which is unbiased for white noise of σ per component. Anything no image can explain
+    with ``Q_k`` the ``k`` leading directions of ``range(A)`` (singular values above
+    ``rtol`` times the largest, from the SVD of ``QᴴA``): unbiased for white noise of
+    σ per component. Anything no image can explain
     (model error, e.g. multiple scattering under a Born model) counts as noise — the
     level below which a fit cannot go. Cost: about ``4 r`` applications of ``A``/``Aᴴ``.
 
@@ -183,8 +185,8 @@ def sigma_range_complement(
             q = torch.linalg.qr(a.forward(omega).reshape(r, m).T)[0]  # (M, r)
             z = a.adjoint(q.T.reshape(r, *a.out_shape)).reshape(r, n)
             q = torch.linalg.qr(a.forward(z.reshape(r, *a.in_shape)).reshape(r, m).T)[0]  # one power iteration
-            b = a.adjoint(q.T.reshape(r, *a.out_shape)).reshape(r, n)  # (Aᴴ Q)ᵀ: singular values of QᴴA
-            s = torch.linalg.svdvals(b)
+            b = a.adjoint(q.T.reshape(r, *a.out_shape)).reshape(r, n)  # (AᴴQ)ᵀ = conj(QᴴA)
+            u, s, _ = torch.linalg.svd(b, full_matrices=False)
             if float(s[-1]) <= rtol * float(s[0]) or r == n:  # r = N: Q spans range(A) exactly
                 break
             if r >= limit:
@@ -193,8 +195,10 @@ def sigma_range_complement(
                     "the range leaves too little room for noise-only directions"
                 )
             r = min(2 * r, limit)
-        resid = yv - q @ (q.conj().T @ yv)
-    return math.sqrt(float(torch.linalg.vector_norm(resid) ** 2) / (2 * (m - r)))
+        keep = int((s > rtol * s[0]).sum())  # the numerical rank: QᴴA = conj(U) S Vᵀ, range ≈ Q conj(U[:, :keep])
+        basis = q @ u[:, :keep].conj()
+        resid = yv - basis @ (basis.conj().T @ yv)
+    return math.sqrt(float(torch.linalg.vector_norm(resid) ** 2) / (2 * (m - keep)))
 
 
 def _complete_rows(op: RestrictedOperator, y: torch.Tensor) -> tuple[torch.Tensor, int]:
@@ -218,7 +222,8 @@ def estimate_sigma(op: LinearOperator, y: torch.Tensor) -> tuple[float, str]:
     scene that fills the unambiguous range; a tomography detector without evanescent
     frequencies; no complete row), :func:`sigma_range_complement` is tried
     (``"range_complement"``); when that cannot run either (the operator's range is not
-    low-rank), the generic MAD estimator is used and a ``UserWarning`` says why: second differences of such data still hold signal, so
+    low-rank), the generic MAD estimator is used and a ``UserWarning`` says why: second
+    differences of such data still hold signal, so
     σ̂ can be several times too high (×11 measured on an 8-frequency array) — pass
     ``sigma=`` when the noise level is known.
     """

@@ -232,7 +232,8 @@ def test_radar_with_too_few_frequencies_uses_the_range_complement():
     # fewer measurements than pixels leave no noise-only complement: MAD, with the reasons
     tiny = MIMORadar(g["tx"][:2], g["rx"][:2], freqs[:4], g["x"], g["z"])
     yt = tiny.forward(torch.randn(tiny.in_shape, dtype=tiny.dtype, generator=gen))
-    with pytest.warns(UserWarning, match=r"MIMORadar data, but sigma_range_bins: need ≥ 16 frequencies, got 4; sigma_range_complement"):
+    why = r"MIMORadar data, but sigma_range_bins: need ≥ 16 frequencies, got 4; sigma_range_complement"
+    with pytest.warns(UserWarning, match=why):
         _, source = estimate_sigma(tiny, yt)
     assert source == "mad_second_differences"
     # the full array uses its own estimator and stays silent

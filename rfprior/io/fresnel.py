@@ -31,7 +31,8 @@ are measured: the others become missing entries (``valid = False``).
    are ``E_s / (A c_f)`` and the operator's input is χ (dimensionless).
 
 Coordinates: the database's ``(x, y)`` plane is rfprior's ``(x, z)``; the image grid
-is ``size × size`` pixels with centres from ``−extent`` to ``+extent`` metres.
+is ``size × size`` pixels of pitch ``2·extent/size`` with pixel ``size // 2`` at the
+origin (centres ``−extent … extent − pitch`` for even ``size``).
 """
 
 from __future__ import annotations
@@ -169,7 +170,7 @@ def read_fresnel(
     ----------
     path : the ``.exp`` (text) file
     frequencies : frequencies in Hz to keep (each must be in the file), default all
-    extent : half-width of the square image grid in metres (pixel centres ``−extent … +extent``)
+    extent : half-width of the square image grid in metres (pitch ``2·extent/size``, a pixel at the origin)
     size : pixels per side of the image grid
     calibration_window : half-width in degrees, around the forward direction, of the
         receivers used to calibrate the source against the 2-D Green's function
@@ -253,8 +254,9 @@ def read_fresnel(
     th_r = np.deg2rad(np.arange(n_rx) * g["rx_step_deg"])
     tx = g["tx_radius"] * np.stack((np.cos(th_t), np.sin(th_t)), axis=1)
     rx = g["rx_radius"] * np.stack((np.cos(th_r), np.sin(th_r)), axis=1)
-    grid = np.linspace(-extent, extent, int(size))
-    area = (grid[1] - grid[0]) ** 2
+    step = 2 * extent / int(size)
+    grid = (np.arange(int(size)) - int(size) // 2) * step  # pixel size//2 at the origin (rfprior's convention)
+    area = step**2
 
     offset = np.rad2deg(th_r[None, :] - th_t[:, None]) % 360.0  # receiver angle seen from the transmitter's
     window = (np.abs(offset - 180.0) <= calibration_window + 1e-9) & measured[..., 0]
@@ -280,7 +282,7 @@ def read_fresnel(
         y[..., j] = (total[..., j] - inc[..., j]) / (factors[:, j, None] * c_f)
     y[~measured] = np.nan
     if not np.isfinite(y[measured]).all():
-        raise FormatError(p, "<data>", "a zero calibration factor (incident field of zero)", "a measured incident field")
+        raise FormatError(p, "<data>", "a zero calibration factor (incident field of zero)", "a measured incident")
 
     description = next((h.split(":", 1)[1].strip() for h in header if h.lower().startswith("object")), "")
     rec = validate(

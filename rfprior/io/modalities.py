@@ -123,7 +123,7 @@ def _valid_mask(
         if v.dtype.kind in "iu" and np.isin(np.unique(v), (0, 1)).all():
             v = v.astype(bool)
         if v.dtype.kind != "b":
-            raise chk.fail("/valid", f"data of type {v.dtype}", "a boolean mask (true/false or 0/1) of measured entries")
+            raise chk.fail("/valid", f"data of type {v.dtype}", "a boolean mask (true/false or 0/1) of measured ones")
         if dims is not None and v.ndim == len(dims):
             v = chk.axes("/valid", v, dims, MODALITIES[modality])
         chk.shape("/valid", v, arr.shape, "the shape of /measurements")
