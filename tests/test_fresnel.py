@@ -124,11 +124,11 @@ def _corrupt(src: Path, dst: Path, how: str) -> None:
     elif how == "no_header":
         dst.write_text("\n".join(lines[i] for i in body) + "\n")
     elif how == "text":
-        dst.write_text("\n".join(lines[:6] + ["1 13 1 0.1 0.2 abc 0.4"]) + "\n")
+        dst.write_text("\n".join([*lines[:6], "1 13 1 0.1 0.2 abc 0.4"]) + "\n")
     elif how == "bad_receiver":
-        dst.write_text("\n".join(lines[:6] + [lines[body[0]].replace(" 13 ", " 99 ", 1)] + lines[body[1]:]) + "\n")
+        dst.write_text("\n".join([*lines[:6], lines[body[0]].replace(" 13 ", " 99 ", 1), *lines[body[1]:]]) + "\n")
     elif how == "duplicate_row":
-        dst.write_text("\n".join(lines + [lines[body[0]]]) + "\n")
+        dst.write_text("\n".join([*lines, lines[body[0]]]) + "\n")
     elif how == "binary":
         dst.write_bytes(b"\x89HDF\r\n\x1a\n" + b"\x00" * 64)
     else:  # pragma: no cover
