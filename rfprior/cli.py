@@ -308,7 +308,7 @@ def _add_convert_parser(sub) -> None:
     s.add_argument("-o", "--output", required=True, type=Path, help="measurement file to write (.h5)")
     s.add_argument("--frequencies", default=None, help="comma-separated frequencies in Hz to keep (default all)")
     s.add_argument("--extent", type=float, default=0.1, help="image half-width in metres (default 0.1)")
-    s.add_argument("--size", type=int, default=48, help="image pixels per side (default 48)")
+    s.add_argument("--size", type=int, default=32, help="image pixels per side (default 32)")
     s.add_argument("--force", action="store_true", help="overwrite an existing output")
 
 

@@ -149,8 +149,9 @@ def sigma_range_complement(
 ) -> float:
     """σ from the component of ``y`` outside the numerical range of ``op``.
 
-    A randomised range finder (Halko, Martinsson & Tropp 2011: Gaussian sketch, one
-    power iteration, complex128) grows an orthonormal basis ``Q`` (``M × r``) of
+    A randomised range finder (Halko, Martinsson & Tropp 2011: Gaussian sketch in the
+    operator's dtype; no power iteration — a sketch ``r`` well above the numerical rank,
+    as the doubling ensures, captures a fast-decaying range) grows an orthonormal basis ``Q`` (``M × r``) of
     ``range(A)`` — doubling ``r`` from ``start`` — until the smallest singular value of
     ``QᴴA`` is below ``rtol`` times the largest, i.e. ``Q`` holds every direction in
     which an image can move the data by more than ``rtol‖A‖``. Then
@@ -161,7 +162,8 @@ def sigma_range_complement(
     ``rtol`` times the largest, from the SVD of ``QᴴA``): unbiased for white noise of
     σ per component. Anything no image can explain
     (model error, e.g. multiple scattering under a Born model) counts as noise — the
-    level below which a fit cannot go. Cost: about ``4 r`` applications of ``A``/``Aᴴ``.
+    level below which a fit cannot go. Cost: about ``4 r`` applications of ``A``/``Aᴴ``
+    (batched; ≈ 1 s for the bundled 32² Fresnel file on one core).
 
     When ``r`` reaches the number of pixels ``N`` the basis spans the whole range
     exactly. Raises ``ValueError`` when the numerical rank would exceed ``max_rank`` or
@@ -174,17 +176,15 @@ def sigma_range_complement(
         raise ValueError(f"sigma_range_complement: {m} measurements, {n} unknowns: no room for a range complement")
     if y.numel() != m:
         raise ValueError(f"sigma_range_complement: y has {y.numel()} entries, the operator {m}")
-    a = op.to(dtype=torch.complex128)
+    a, dt = op, op.dtype
     dev = a.device
-    yv = y.reshape(-1).to(device=dev, dtype=torch.complex128)
+    yv = y.reshape(-1).to(device=dev, dtype=dt)
     g = torch.Generator().manual_seed(seed)
     r = min(start, limit)
     with torch.no_grad():
         while True:
-            omega = torch.randn((r, *a.in_shape), generator=g, dtype=torch.complex128).to(dev)
-            q = torch.linalg.qr(a.forward(omega).reshape(r, m).T)[0]  # (M, r)
-            z = a.adjoint(q.T.reshape(r, *a.out_shape)).reshape(r, n)
-            q = torch.linalg.qr(a.forward(z.reshape(r, *a.in_shape)).reshape(r, m).T)[0]  # one power iteration
+            omega = torch.randn((r, *a.in_shape), generator=g, dtype=dt).to(dev)
+            q = torch.linalg.qr(a.forward(omega).reshape(r, m).T)[0]  # (M, r): range of the sketch
             b = a.adjoint(q.T.reshape(r, *a.out_shape)).reshape(r, n)  # (AᴴQ)ᵀ = conj(QᴴA)
             u, s, _ = torch.linalg.svd(b, full_matrices=False)
             if float(s[-1]) <= rtol * float(s[0]) or r == n:  # r = N: Q spans range(A) exactly

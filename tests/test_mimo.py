@@ -430,3 +430,12 @@ def test_hankel_correction_tends_to_one():
     c = hankel_correction(u)
     assert np.all(np.abs(c - (1 + 1j / (8 * u))) < 0.2 / u**2)  # the asymptotic series, next term
     assert abs(c[0] - 1) > 0.1 and abs(c[-1] - 1) < 1e-4
+
+
+@pytest.mark.parametrize("spreading", [False, "hankel"])
+def test_restricted_normal_diagonal_is_exact(spreading):
+    """Backprojection of data with missing entries normalises by the diagonal of the kept rows only."""
+    op = MIMORadar(*small_geometry(3, 4), spreading=spreading, dtype=torch.complex128)
+    keep = torch.rand(op.out_shape, generator=torch.Generator().manual_seed(5)) < 0.4
+    a = dense_matrix(op)[keep.numpy().ravel()]
+    np.testing.assert_allclose(op.restrict(keep).normal_diagonal().numpy().ravel(), (np.abs(a) ** 2).sum(0), rtol=1e-10)

@@ -161,7 +161,7 @@ def read_fresnel(
     frequencies: Any = None,
     *,
     extent: float = 0.1,
-    size: int = 48,
+    size: int = 32,
     calibration_window: float = 20.0,
 ) -> xr.Dataset:
     """Read an Institut Fresnel 2001 ``.exp`` file into the layout :func:`rfprior.io.load` returns.
