@@ -288,9 +288,11 @@ def test_bundled_file_operator_and_sigma():
     assert source == "range_complement" and 0.05 < sigma * math.sqrt(2) / rms < 0.4, (sigma, rms)
 
 
+@pytest.mark.slow
 def test_bundled_file_default_reconstruction_finds_the_disk(tmp_path, capsys):
-    """`rfprior reconstruct` with the default prior and rule (reduced budget): the disk within 10 mm,
-    χ at the peak within 40 % of 2; the rule does not stop early (its statistic stays above τ)."""
+    """`rfprior reconstruct` with the default prior and rule (300 of the default 1500 iterations, ≈ 10 s):
+    the disk within 10 mm, χ at the peak within 40 % of 2 (measured 5.0 mm, |χ| 1.30; at 1500: 5.0 mm, 1.44);
+    the rule does not stop in the first few per cent of the budget (its statistic stays above τ)."""
     out = tmp_path / "r.nc"
     assert main(["-q", "reconstruct", str(BUNDLED), "-o", str(out), "--iterations", "300"]) == 0
     res = io.load_result(out)
