@@ -11,6 +11,10 @@
                             arrays as compound ``{real, imag}`` doubles, column-major axes (reversed
                             HDF5 shapes), ``MATLAB_class`` attributes, vectors as ``1×N`` matrices,
                             ``geometry`` as a struct group and the axis names as one string attribute.
+* ``fresnel_dielTM_dec8f.h5`` — *measured* data: Institut Fresnel 2001 ``dielTM_dec8f`` at 1 and 2 GHz,
+                            converted as ``rfprior convert fresnel dielTM_dec8f.txt --frequencies 1e9,2e9``
+                            (needs the original ``.exp`` file: ``--realdata DIR``, or found in a
+                            ``shared/realdata/fresnel2001`` folder above this one; skipped otherwise).
 
 The same seed gives the same bytes (HDF5 object timestamps are disabled).
 """
@@ -82,11 +86,26 @@ def write_matlab_style(path: Path, ds) -> None:
         fh.write(header.ljust(512, b"\x00")[:128])
 
 
+FRESNEL = {"fresnel_dielTM_dec8f.h5": ("dielTM_dec8f.txt", [1e9, 2e9])}
+
+
+def _realdata(given: Path | None) -> Path | None:
+    """The folder holding the Fresnel ``.exp`` files: ``given``, or ``shared/realdata/fresnel2001`` above data/."""
+    if given is not None:
+        return given
+    for parent in HERE.parents:
+        cand = parent / "shared" / "realdata" / "fresnel2001"
+        if cand.is_dir():
+            return cand
+    return None
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=HERE, help="output directory (default: data/)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--snr-db", type=float, default=20.0)
+    parser.add_argument("--realdata", type=Path, default=None, help="folder of the Institut Fresnel .exp files")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     for name, spec in SPECS.items():
@@ -101,6 +120,13 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         tmp.unlink(missing_ok=True)
     print(f"wrote {target} ({target.stat().st_size / 1024:.0f} KiB)")
+    folder = _realdata(args.realdata)
+    for name, (source, freqs) in FRESNEL.items():
+        if folder is None or not (folder / source).is_file():
+            print(f"skipped {name}: {source} not found (pass --realdata DIR); the committed file is kept")
+            continue
+        io.save_dataset(args.out / name, io.read_fresnel(folder / source, freqs), force=True)
+        print(f"wrote {args.out / name} ({(args.out / name).stat().st_size / 1024:.0f} KiB)")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@ and requires its parts to share dtype and device.
 
 from __future__ import annotations
 
+import inspect
+
 from collections.abc import Sequence
 
 import torch
@@ -145,6 +147,15 @@ class RestrictedOperator(LinearOperator):
     def restrict(self, index: torch.Tensor | Sequence[int]) -> RestrictedOperator:
         sub = _flat_index(index, self.out_shape, self.size_out)
         return RestrictedOperator(self.op, self.index[sub.to(self.index.device)].cpu())
+
+    def normal_diagonal(self) -> torch.Tensor:
+        """Diagonal of ``AᴴSᵀSA``: exact when ``A.normal_diagonal`` takes measurement ``weights``
+        (e.g. :class:`~operators.MIMORadar`: the kept entries' count as weights), else the base probe."""
+        if "weights" not in inspect.signature(self.op.normal_diagonal).parameters:
+            return super().normal_diagonal()
+        w = torch.zeros(self.op.size_out, dtype=self.real_dtype, device=self.device)
+        w.index_add_(0, self.index, torch.ones(self.index.numel(), dtype=self.real_dtype, device=self.device))
+        return self.op.normal_diagonal(weights=w.reshape(self.op.out_shape))
 
 
 def _flat_index(index: torch.Tensor | Sequence[int], out_shape: tuple[int, ...], size: int) -> torch.Tensor:

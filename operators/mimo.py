@@ -4,8 +4,20 @@ Model (2-D scene in the ``(x, z)`` plane, ``k = 2πf/c``, ``c = 299 792 458 m/s`
 
 .. math::  y_{ijk} = \sum_p x_p\, a_{ijp}\, e^{-j k_k (|t_i - p| + |p - r_j|)}
 
-with ``a = 1``, or ``a = 1/(|t_i-p|\,|p-r_j|)`` with ``spreading=True``. Per
-frequency the kernel is separable, ``y_k = E_T(k)ᵀ diag(x) E_R(k)`` with
+with the amplitude ``a`` set by ``spreading``:
+
+* ``"none"`` (or ``False``): ``a = 1``;
+* ``"spherical"`` (or ``True``): ``a = 1/(|t_i-p|\,|p-r_j|)`` (3-D point scatterers);
+* ``"cylindrical"``: ``a = 1/\sqrt{|t_i-p|\,|p-r_j|}`` — the 2-D (line source, TM)
+  Green's function in its large-argument form, ``H_0^{(2)}(u) ≈ \sqrt{2/(πu)}\,e^{-j(u-π/4)}``
+  (error ≈ 1/(8kd), below 1 % for ``k d > 12``);
+* ``"hankel"``: the exact 2-D form: per side ``e^{-jkd}/\sqrt d`` is replaced by
+  ``h(k, d) = \sqrt{πk/2}\,e^{jπ/4}\,H_0^{(2)}(kd)``, which tends to ``e^{-jkd}/\sqrt d``
+  for ``kd → ∞`` (so ``"cylindrical"`` and ``"hankel"`` share one scale). With
+  ``G(d) = -(j/4) H_0^{(2)}(kd)`` the 2-D Born kernel is
+  ``k² G(|t-p|) G(|p-r|) = -(j k / (8π)) · h(k,|t-p|) h(k,|p-r|)``.
+
+Per frequency the kernel is separable, ``y_k = E_T(k)ᵀ diag(x) E_R(k)`` with
 ``E_T(k)[p, i] = e^{-j k |t_i - p|}`` (spreading folded in), so ``forward`` and
 ``adjoint`` are batched matrix products over blocks of frequencies and pixels; the
 dense ``(N_T N_R N_f × P)`` matrix is never formed.
@@ -41,7 +53,10 @@ from .arrays import (
 )
 from .base import LinearOperator
 
-__all__ = ["MIMORadar", "SPEED_OF_LIGHT"]
+__all__ = ["MIMORadar", "SPEED_OF_LIGHT", "SPREADING_MODES", "spreading_mode"]
+
+#: Amplitude models of :class:`MIMORadar` (see the module docstring).
+SPREADING_MODES = ("none", "spherical", "cylindrical", "hankel")
 
 SPEED_OF_LIGHT = 299_792_458.0
 #: Working-set target of one block (bytes), below ``memory_budget``: keeps CPU blocks in cache.
@@ -58,6 +73,29 @@ def _cis(cycles: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     # cos(2π(c + 1/4)) = -sin(2πc): one vectorised cos over (real, imag) pairs.
     pair = torch.stack((frac, frac + 0.25), dim=-1).mul_(2.0 * math.pi).to(real)
     return torch.view_as_complex(pair.cos_())
+
+
+def spreading_mode(spreading: bool | str) -> str:
+    """Canonical name of a ``spreading`` argument: ``False → "none"``, ``True → "spherical"``, names kept.
+
+    Raises ``TypeError`` for anything but a bool or a string, ``ValueError`` for an unknown name.
+    """
+    if isinstance(spreading, (bool, np.bool_)):
+        return "spherical" if spreading else "none"
+    if not isinstance(spreading, str):
+        raise TypeError(f"spreading must be a bool or one of {SPREADING_MODES}, got {type(spreading).__name__}")
+    if spreading.lower() not in SPREADING_MODES:
+        raise ValueError(f"spreading must be one of {SPREADING_MODES} (or a bool), got {spreading!r}")
+    return spreading.lower()
+
+
+def hankel_correction(kd: np.ndarray) -> np.ndarray:
+    """``√(πu/2)·e^{j(u − π/4)}·H0⁽²⁾(u)`` at ``u = k d`` (complex128): the exact 2-D Green's function
+    divided by its large-argument form; → 1 as ``u → ∞`` (``1 + j/(8u) + O(u⁻²)``)."""
+    from scipy.special import hankel2
+
+    u = np.asarray(kd, dtype=np.float64)
+    return np.sqrt(np.pi * u / 2) * np.exp(1j * (u - np.pi / 4)) * hankel2(0, u)
 
 
 class _Apply(torch.autograd.Function):
@@ -84,8 +122,10 @@ class MIMORadar(LinearOperator):
     x, z : real 1-D arrays ``(N_x,)``, ``(N_z,)``
         Image grid coordinates in metres (strictly monotonic); pixel ``(iz, ix)``
         sits at ``(x[ix], z[iz])``.
-    spreading : bool
-        Include the amplitude ``1/(|t-p|·|p-r|)`` (pixels must not touch an antenna).
+    spreading : ``"none"`` | ``"spherical"`` | ``"cylindrical"`` | ``"hankel"`` (or bool)
+        Amplitude model (module docstring): none; ``1/(|t-p|·|p-r|)`` (``True``); the 2-D
+        ``1/√(|t-p|·|p-r|)``; or the exact 2-D Hankel form. Any spreading needs pixels
+        that do not touch an antenna. ``op.spreading`` holds the canonical name.
     memory_budget : int
         Bytes for the steering cache plus the temporaries of one apply.
     cache_steering : ``"auto"`` | ``True`` | ``False``
@@ -111,7 +151,7 @@ class MIMORadar(LinearOperator):
         x,
         z,
         *,
-        spreading: bool = False,
+        spreading: bool | str = False,
         memory_budget: int = 256 * 2**20,
         cache_steering: bool | str = "auto",
         dtype: torch.dtype = torch.complex64,
@@ -119,8 +159,7 @@ class MIMORadar(LinearOperator):
     ) -> None:
         tx, rx = as_positions(tx, "tx"), as_positions(rx, "rx")
         f, gx, gz = as_frequencies(frequencies), as_grid(x, "x"), as_grid(z, "z")
-        if not isinstance(spreading, (bool, np.bool_)):
-            raise TypeError(f"spreading must be a bool, got {type(spreading).__name__}")
+        mode = spreading_mode(spreading)
         if isinstance(memory_budget, bool) or not isinstance(memory_budget, (int, float, np.integer, np.floating)):
             raise TypeError(f"memory_budget must be a number of bytes, got {type(memory_budget).__name__}")
         if not (math.isfinite(memory_budget) and memory_budget > 0):
@@ -133,16 +172,17 @@ class MIMORadar(LinearOperator):
         for arr in (tx, rx, f, gx, gz):
             arr.setflags(write=False)
         self.tx, self.rx, self.frequencies, self.x, self.z = tx, rx, f, gx, gz
-        self.spreading = bool(spreading)
+        self.spreading: str = mode
         self.memory_budget = int(memory_budget)
         self.cache_steering = cache_steering
-        self._step = self._uniform_step()
+        # the Hankel correction depends on k·d: no shared offset table across frequencies
+        self._step = None if mode == "hankel" else self._uniform_step()
         self._swap = tx.shape[0] > rx.shape[0]  # scale the smaller side by the image, GEMM over the larger
-        if self.spreading:
+        if self.spreading != "none":
             for name, ant in (("tx", tx), ("rx", rx)):
                 hit = antenna_on_grid(gx, gz, ant)
                 if hit is not None:
-                    raise ValueError(f"spreading=True: a pixel coincides with {name}[{hit}] (distance 0)")
+                    raise ValueError(f"spreading={spreading!r}: a pixel coincides with {name}[{hit}] (distance 0)")
         self._cache: dict = {}
         self._resolve_cache()
 
@@ -197,6 +237,8 @@ class MIMORadar(LinearOperator):
         n_phasor = min(m, -(-self.out_shape[2] // m)) if table else m  # phasors evaluated in one call
         kept = 8 * n + s * n * (m + n_phasor if table else m)  # distances, offset tables, anchors / phasors
         transient = (32 + s) * n * n_phasor  # float64 cycles and pairs, real pairs of one evaluation
+        if self.spreading == "hankel":
+            transient += 64 * n * m  # float64 k·d and complex128 Hankel values (numpy) of one block
         return kept + max(transient, work + s * m * (n - n_s))  # ... or the work buffers and the GEMM side
 
     def _plan(self, batch: int, budget: int, cached: bool) -> tuple[int, int, int]:
@@ -278,8 +320,8 @@ class MIMORadar(LinearOperator):
                 for g0 in range(0, len(starts), m):  # anchors of ≤ m blocks at a time
                     f_a = f_c[starts[g0 : g0 + m], None, None]
                     a_s, a_g = _cis(f_a * d_s, dt), _cis(f_a * d_g, dt)
-                    if self.spreading:
-                        a_s, a_g = a_s * (1 / d_s).to(real), a_g * (1 / d_g).to(real)
+                    if self.spreading != "none":
+                        a_s, a_g = a_s * self._amplitude(d_s, real), a_g * self._amplitude(d_g, real)
                     for i, k0 in enumerate(starts[g0 : g0 + m]):
                         k1 = min(k0 + m, n_f)
                         e_g = _take(scratch, "g", (k1 - k0, *d_g.shape), dt, self.device)
@@ -288,9 +330,22 @@ class MIMORadar(LinearOperator):
             for k0 in starts:
                 k1 = min(k0 + m, n_f)
                 e_s, e_g = _cis(f_c[k0:k1, None, None] * d_s, dt), _cis(f_c[k0:k1, None, None] * d_g, dt)
-                if self.spreading:
-                    e_s, e_g = e_s * (1 / d_s).to(real), e_g * (1 / d_g).to(real)
+                if self.spreading == "hankel":
+                    k_k = 2 * math.pi * f_c[k0:k1, None, None]
+                    e_s, e_g = e_s * self._hankel_factor(k_k, d_s), e_g * self._hankel_factor(k_k, d_g)
+                elif self.spreading != "none":
+                    e_s, e_g = e_s * self._amplitude(d_s, real), e_g * self._amplitude(d_g, real)
                 yield p0, p1, k0, k1, None, e_s, e_g
+
+    def _amplitude(self, d: torch.Tensor, real: torch.dtype) -> torch.Tensor:
+        """Real per-side amplitude of ``"spherical"`` (``1/d``) or ``"cylindrical"`` (``1/√d``) spreading."""
+        return (1 / d if self.spreading == "spherical" else d.rsqrt()).to(real)
+
+    def _hankel_factor(self, k: torch.Tensor, d: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
+        """``hankel_correction(k d)/√d`` (complex ``dtype``, default ``self.dtype``) for ``k (m, 1, 1)`` and ``d``."""
+        kd = (k * d).cpu().numpy()
+        amp = hankel_correction(kd) / np.sqrt(np.broadcast_to(d.cpu().numpy(), kd.shape))
+        return torch.as_tensor(amp, device=self.device).to(dtype or self.dtype)
 
     def _table(self, m: int) -> bool:
         """Whether blocks of ``m`` frequencies are built from anchors and an offset table (uniform steps)."""
@@ -386,15 +441,34 @@ class MIMORadar(LinearOperator):
             if tuple(wt.shape) != self.out_shape:
                 raise ValueError(f"weights must have shape out_shape={self.out_shape}, got {tuple(wt.shape)}")
             w = wt.to(device=self.device, dtype=torch.float64).sum(dim=-1)
-        if not self.spreading:
+        if self.spreading == "none":
             return torch.full(self.in_shape, float(w.sum()), dtype=self.real_dtype, device=self.device)
         out = torch.empty(self.size_in, dtype=torch.float64, device=self.device)
-        w_sg = w.T if self._swap else w
         step = max(1, self.memory_budget // (16 * (n_t + n_r + 1)))
+        if self.spreading != "hankel":  # |a|² per side is frequency independent: sum the weights over frequency
+            power = 2.0 if self.spreading == "spherical" else 1.0
+            w_sg = w.T if self._swap else w
+            for p0 in range(0, self.size_in, step):
+                p1 = min(p0 + step, self.size_in)
+                d_s, d_g = self._distances(p0, p1)
+                out[p0:p1] = ((w_sg @ d_g.pow(-power).T) * d_s.pow(-power)).sum(dim=0)  # Σ_s |a_S|² Σ_g w_sg |a_G|²
+            return out.to(self.real_dtype).reshape(self.in_shape)
+        wk = (
+            torch.ones(self.out_shape, dtype=torch.float64, device=self.device)
+            if weights is None
+            else torch.as_tensor(weights).to(device=self.device, dtype=torch.float64)
+        )
+        k_all = 2 * math.pi * self._geom()["f"] / SPEED_OF_LIGHT
+        out.zero_()
         for p0 in range(0, self.size_in, step):
             p1 = min(p0 + step, self.size_in)
             d_s, d_g = self._distances(p0, p1)
-            out[p0:p1] = ((w_sg @ d_g.pow(-2).T) * d_s.pow(-2)).sum(dim=0)  # Σ_s |a_S|² Σ_g w_sg |a_G|²
+            for kk in range(n_f):
+                w_sg = wk[..., kk].T if self._swap else wk[..., kk]
+                k_k = k_all[kk].reshape(1, 1, 1)
+                a_s = self._hankel_factor(k_k, d_s, torch.complex128)[0].abs() ** 2
+                a_g = self._hankel_factor(k_k, d_g, torch.complex128)[0].abs() ** 2
+                out[p0:p1] += ((w_sg @ a_g.T) * a_s).sum(dim=0)
         return out.to(self.real_dtype).reshape(self.in_shape)
 
     def measurement_window(self, kind: str = "hamming") -> torch.Tensor:

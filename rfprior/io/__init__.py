@@ -1,7 +1,8 @@
 """Reading and writing rfprior files.
 
 * Measurement files (HDF5, ``docs/design.md`` §6): :func:`load` → ``xarray.Dataset``,
-  :func:`operator_from` → ``(operator, y)``, :func:`save_measurements`.
+  :func:`operator_from` → ``(operator, y)``, :func:`save_measurements`, :func:`save_dataset`.
+* Importers: :func:`read_fresnel` (Institut Fresnel 2001 ``.exp`` files, calibrated).
 * Result files (NetCDF4/HDF5): :func:`save_result`, :func:`load_result`.
 * The bundled example files: :func:`bundled` (``bundled("mimo.h5")`` → its path).
 
@@ -12,7 +13,8 @@ never replace an existing file unless ``force=True``.
 
 from .bundled import bundled, bundled_dir, bundled_files
 from .errors import FormatError
-from .measurements import FORMAT_VERSION, load, operator_from, save_measurements
+from .fresnel import read_fresnel
+from .measurements import FORMAT_VERSION, load, operator_from, save_dataset, save_measurements
 from .modalities import MODALITIES, build_operator
 from .results import RESULT_FORMAT, load_result, save_result
 from .summary import describe
@@ -30,6 +32,8 @@ __all__ = [
     "load",
     "load_result",
     "operator_from",
+    "read_fresnel",
+    "save_dataset",
     "save_measurements",
     "save_result",
 ]

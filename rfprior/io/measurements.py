@@ -8,6 +8,8 @@ File layout (docs/design.md §6, ``rfprior_format = 1``)::
                                      partial_fourier: mask (H, W) bool
                                      diffraction_tomography: angles (rad), wavelength, medium_index,
                                      pixel_size, [detector_distance = 0], [shape (H, W)]
+    /valid                optional bool, the shape of /measurements (mimo, diffraction_tomography):
+                          false = not measured; NaN in /measurements marks the same
     /truth                optional complex image, attr dims
 
 See ``data/README.md`` for the accepted complex layouts and MATLAB notes.
@@ -35,12 +37,12 @@ from .modalities import (
     Record,
     build_operator,
     check_modality,
-    geometry_from_dataset,
+    record_from_dataset,
     to_dataset,
     validate,
 )
 
-__all__ = ["load", "save_measurements", "operator_from", "FORMAT_VERSION"]
+__all__ = ["load", "save_dataset", "save_measurements", "operator_from", "FORMAT_VERSION"]
 
 #: The measurement-file format version this module reads and writes.
 FORMAT_VERSION = 1
@@ -68,6 +70,7 @@ def _read_raw(p: Path) -> dict[str, Any]:
         geometry = {
             key: read_array(f, f"/geometry/{key}", p) for key in (*FIELDS[modality], "detector_size") if key in group
         }
+        valid = read_array(f, "/valid", p) if "valid" in f else None
         truth = truth_dims = None
         if "truth" in f:
             truth = read_array(f, "/truth", p)
@@ -79,9 +82,11 @@ def _read_raw(p: Path) -> dict[str, Any]:
             "dims": dims,
             "truth": truth,
             "truth_dims": truth_dims,
+            "valid": valid,
             "noise_sigma": read_attr(f, "noise_sigma"),
             "snr_db": read_attr(f, "snr_db"),
             "description": read_attr(f, "description", ""),
+            "extra": {k: read_attr(f, k) for k in f.attrs if k not in _RESERVED},
         }
 
 
@@ -99,7 +104,9 @@ def load(path: str | os.PathLike[str]) -> xr.Dataset:
         diffraction tomography: ``angle`` (rad), ``detector``/``y``/``x`` (m, origin
         at index ``n // 2``), ``wavelength``, ``medium_index``, ``pixel_size``,
         ``detector_distance``; and ``truth`` (dims ``("z", "x")`` for mimo, else
-        ``("y", "x")``) when the file has one. Attributes: ``rfprior_format``,
+        ``("y", "x")``) when the file has one; ``valid`` (bool, the measurement dims)
+        when some entries were not measured (those are NaN in ``measurements``; the
+        file marks them by NaN or by a boolean ``/valid``). Attributes: ``rfprior_format``,
         ``modality``, ``description`` and, when known, ``noise_sigma``, ``snr_db``.
         ``encoding["source"]`` holds the path.
 
@@ -109,7 +116,8 @@ def load(path: str | os.PathLike[str]) -> xr.Dataset:
         ``path`` does not exist.
     FormatError
         Anything malformed: not HDF5, unknown modality or format version, a missing
-        field, wrong shapes, non-finite values, bad frequencies or mask.
+        field, wrong shapes, non-finite values (other than NaN marking an unmeasured
+        mimo/tomography entry), no measured entry at all, bad frequencies or mask.
     """
     p = Path(path)
     try:
@@ -121,10 +129,42 @@ def load(path: str | os.PathLike[str]) -> xr.Dataset:
         raise FormatError(
             p, "<file>", f"corrupt HDF5 structure ({type(exc).__name__}: {exc})", "a complete, readable HDF5 file"
         ) from None
+    extra = raw.pop("extra")
     rec = validate(p, **raw)
     ds = to_dataset(rec)
+    ds.attrs.update(extra)  # e.g. what an importer recorded (rfprior convert)
     ds.encoding["source"] = str(p)
     return ds
+
+
+def save_dataset(path: str | os.PathLike[str], dataset: xr.Dataset, *, force: bool = False) -> Path:
+    """Write a Dataset laid out as :func:`load` returns (e.g. from :func:`rfprior.io.read_fresnel`) atomically.
+
+    The geometry, measurements, ``valid``, ``truth`` and the format's attributes are
+    validated as by :func:`save_measurements`; other root attributes (strings, numbers,
+    numeric arrays) are kept.
+    """
+    if not isinstance(dataset, xr.Dataset):
+        raise TypeError(f"dataset must be an xarray.Dataset, got {type(dataset).__name__}")
+    modality, geometry, rec = record_from_dataset(dataset)
+    a = dataset.attrs
+    truth = None
+    if "truth" in dataset.data_vars:
+        truth = dataset["truth"].transpose(*IMAGE_DIMS[modality]).values
+    extra = {k: v for k, v in a.items() if k not in _RESERVED}
+    return save_measurements(
+        path,
+        modality,
+        rec.measurements,
+        geometry,
+        truth=truth,
+        valid=rec.valid,
+        noise_sigma=a.get("noise_sigma"),
+        snr_db=a.get("snr_db"),
+        description=a.get("description", ""),
+        force=force,
+        attrs=extra,
+    )
 
 
 def _write(path: Path, rec: Record) -> None:
@@ -139,11 +179,18 @@ def _write(path: Path, rec: Record) -> None:
             f.attrs["snr_db"] = np.float64(rec.snr_db)
         d = f.create_dataset("measurements", data=rec.measurements, **opts)
         d.attrs["dims"] = np.array(MODALITIES[rec.modality], dtype=h5py.string_dtype())
+        if rec.valid is not None:
+            d = f.create_dataset("valid", data=rec.valid, **opts)
+            d.attrs["dims"] = np.array(MODALITIES[rec.modality], dtype=h5py.string_dtype())
         g = f.create_group("geometry")
         for key, unit in FIELDS[rec.modality].items():
             value = rec.geometry[key]
             if key == "shape":
                 value = np.asarray(value, dtype=np.int64)
+            elif key == "spreading" and value in ("none", "spherical"):
+                value = np.asarray(value == "spherical")  # the boolean older readers understand
+            elif key == "spreading":
+                value = np.asarray(value, dtype=h5py.string_dtype())
             elif np.asarray(value).dtype == bool:
                 value = np.asarray(value, dtype=bool)
             else:
@@ -162,10 +209,12 @@ def save_measurements(
     geometry: dict[str, Any],
     *,
     truth: Any = None,
+    valid: Any = None,
     noise_sigma: float | None = None,
     snr_db: float | None = None,
     description: str = "",
     force: bool = False,
+    attrs: dict[str, Any] | None = None,
 ) -> Path:
     """Validate and write a measurement file atomically.
 
@@ -179,9 +228,15 @@ def save_measurements(
         mask); tomography ``(N_angles, N_det)``
     geometry : dict of the fields listed in the module docstring (SI units)
     truth : optional complex image ``(H, W)`` (the operator's input)
+    valid : optional boolean array of the measurements' shape (mimo, diffraction
+        tomography): false marks an entry that was not measured. NaN in
+        ``measurements`` marks one too; the file stores both (NaN and ``/valid``).
     noise_sigma : noise σ per real/imaginary component, if known
     snr_db : ``10 log10(‖Ax‖² / E‖n‖²)``, if known
     force : replace an existing file
+    attrs : extra root attributes (e.g. what an importer did: calibration, source
+        file); names must not clash with the format's own. Values: str, numbers or
+        numeric arrays.
 
     Raises
     ------
@@ -197,13 +252,38 @@ def save_measurements(
         measurements,
         dict(geometry),
         truth=truth,
+        valid=valid,
         noise_sigma=noise_sigma,
         snr_db=snr_db,
         description=description,
     )
+    extra = _extra_attrs(f"{p} (writing)", attrs)
     with atomic_path(p, force=force) as tmp:
         _write(tmp, rec)
+        if extra:
+            with h5py.File(tmp, "a") as f:
+                for k, v in extra.items():
+                    f.attrs[k] = v
     return p
+
+
+_RESERVED = ("rfprior_format", "modality", "description", "noise_sigma", "snr_db")
+
+
+def _extra_attrs(source: str, attrs: dict[str, Any] | None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in (attrs or {}).items():
+        if not isinstance(k, str) or not k or k in _RESERVED:
+            raise FormatError(source, f"@{k}", "a reserved or empty attribute name", f"a name other than {_RESERVED}")
+        if isinstance(v, str):
+            out[k] = v
+        elif isinstance(v, (bool, int, float, np.number)) or (
+            isinstance(v, np.ndarray) and v.dtype.kind in "biuf"
+        ):
+            out[k] = np.asarray(v)
+        else:
+            raise FormatError(source, f"@{k}", f"a value of type {type(v).__name__}", "a string, number or array")
+    return out
 
 
 def operator_from(
@@ -217,20 +297,27 @@ def operator_from(
     Returns
     -------
     op : LinearOperator
-        ``MIMORadar``, ``PartialFourier`` or ``DiffractionTomography`` with ``dtype``/``device``.
-    y : complex tensor of shape ``op.out_shape`` (``dtype``, ``device``)
+        ``MIMORadar``, ``PartialFourier`` or ``DiffractionTomography`` with ``dtype``/``device``;
+        when some entries were not measured (a ``valid`` variable), that operator
+        restricted to the measured ones (``op.restrict(valid)``: ``out_shape (K,)``,
+        ``dims ("sample",)``, ``op.op`` the full operator, ``op.index`` the flat indices).
+    y : complex tensor of shape ``op.out_shape`` (``dtype``, ``device``): the measured values
     """
     if isinstance(dataset, (str, os.PathLike)):
         dataset = load(dataset)
     if not isinstance(dataset, xr.Dataset):
         raise TypeError(f"dataset must be an xarray.Dataset or a path, got {type(dataset).__name__}")
-    modality, geometry, values = geometry_from_dataset(dataset)
+    modality, geometry, rec = record_from_dataset(dataset)
+    values = rec.measurements
     try:
         op = build_operator(modality, geometry, dtype=dtype, device=device)
     except ValueError as exc:  # a geometry the format accepts but the operator does not
         source = dataset.encoding.get("source", "<dataset>")
         raise FormatError(source, "/geometry", f"a geometry the operator rejects ({exc})", "a valid geometry") from None
+    if tuple(values.shape) != op.out_shape:  # pragma: no cover - guarded by validation
+        raise ValueError(f"measurements of shape {tuple(values.shape)} do not match the operator's {op.out_shape}")
+    if rec.valid is not None:
+        op = op.restrict(torch.as_tensor(rec.valid))
+        values = values[rec.valid]
     y = torch.as_tensor(np.ascontiguousarray(values)).to(device=op.device, dtype=dtype)
-    if tuple(y.shape) != op.out_shape:  # pragma: no cover - guarded by validation
-        raise ValueError(f"measurements of shape {tuple(y.shape)} do not match the operator's {op.out_shape}")
     return op, y

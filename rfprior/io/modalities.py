@@ -19,7 +19,17 @@ import xarray as xr
 from .checks import Checker, as_numpy
 from .hdf5 import to_complex
 
-__all__ = ["MODALITIES", "Record", "validate", "to_dataset", "geometry_from_dataset", "build_operator"]
+__all__ = [
+    "MISSING_OK",
+    "MODALITIES",
+    "Record",
+    "validate",
+    "to_dataset",
+    "geometry_from_dataset",
+    "record_from_dataset",
+    "valid_from_dataset",
+    "build_operator",
+]
 
 #: Measurement axes of each modality, in the operator's ``out_shape`` order.
 MODALITIES: dict[str, tuple[str, ...]] = {
@@ -41,6 +51,9 @@ FIELDS: dict[str, dict[str, str]] = {
         "shape": "pixels",
     },
 }
+#: Modalities whose files may mark unmeasured entries (NaN in /measurements or a boolean /valid).
+MISSING_OK = ("mimo", "diffraction_tomography")
+_SPREADING = ("none", "spherical", "cylindrical", "hankel")
 _FULL_GRID = ("ky", "kx")  # partial Fourier data may also be given on the full k-space grid
 
 
@@ -52,6 +65,8 @@ class Record:
     measurements: np.ndarray
     geometry: dict[str, Any]
     truth: np.ndarray | None = None
+    #: boolean mask of the measured entries (shape of ``measurements``); ``None`` = all measured
+    valid: np.ndarray | None = None
     noise_sigma: float | None = None
     snr_db: float | None = None
     description: str = ""
@@ -70,6 +85,61 @@ def check_modality(chk: Checker, modality: Any) -> str:
     if not isinstance(modality, str) or modality not in MODALITIES:
         raise chk.fail("@modality", repr(modality), f"one of {sorted(MODALITIES)}")
     return modality
+
+
+def _spreading(chk: Checker, value: Any) -> str:
+    """``/geometry/spreading``: a boolean (false = none, true = spherical) or one of the names in :data:`_SPREADING`."""
+    field = "/geometry/spreading"
+    if isinstance(value, str):
+        name = value
+    else:
+        arr = np.asarray(value.decode() if isinstance(value, bytes) else value)
+        if arr.dtype.kind in "SUO" and arr.size == 1:
+            item = arr.reshape(-1)[0]
+            name = item.decode("utf-8", "replace") if isinstance(item, bytes) else str(item)
+        else:
+            return "spherical" if chk.flag(field, value) else "none"
+    if name.strip().lower() not in _SPREADING:
+        raise chk.fail(field, repr(name), f"a boolean or one of {', '.join(_SPREADING)}")
+    return name.strip().lower()
+
+
+def _valid_mask(
+    chk: Checker, modality: str, arr: np.ndarray, valid: Any, dims: tuple[str, ...] | None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Measured entries: NaN in ``arr`` and/or the optional ``/valid`` (same axes as ``/measurements``).
+
+    Returns ``(arr with NaN + NaN·j at unmeasured entries, mask or None when all are measured)``.
+    """
+    nan = np.isnan(arr.real) | np.isnan(arr.imag)
+    if modality not in MISSING_OK:
+        if valid is not None:
+            raise chk.fail("/valid", "a mask of measured entries", "no /valid (partial Fourier: use /geometry/mask)")
+        return arr, None
+    if valid is None:
+        mask = ~nan
+    else:
+        v = as_numpy(valid)
+        if v.dtype.kind in "iu" and np.isin(np.unique(v), (0, 1)).all():
+            v = v.astype(bool)
+        if v.dtype.kind != "b":
+            raise chk.fail("/valid", f"data of type {v.dtype}", "a boolean mask (true/false or 0/1) of measured ones")
+        if dims is not None and v.ndim == len(dims):
+            v = chk.axes("/valid", v, dims, MODALITIES[modality])
+        chk.shape("/valid", v, arr.shape, "the shape of /measurements")
+        both = v & nan
+        if both.any():
+            i = np.unravel_index(int(np.flatnonzero(both)[0]), arr.shape)
+            raise chk.fail(
+                "/measurements", f"NaN at index {i}, an entry /valid marks as measured", "finite measured entries"
+            )
+        mask = v
+    if not mask.any():
+        raise chk.fail("/valid" if valid is not None else "/measurements", "no measured entry", "at least one")
+    arr = arr.copy()
+    arr[~mask] = complex(np.nan, np.nan)
+    chk.finite("/measurements", arr[mask])
+    return arr, None if mask.all() else mask
 
 
 def _geometry(chk: Checker, modality: str, g: dict[str, Any]) -> dict[str, Any]:
@@ -91,7 +161,7 @@ def _geometry(chk: Checker, modality: str, g: dict[str, Any]) -> dict[str, Any]:
                 "/geometry/x", need("x", "cross-range grid in metres"), "cross-range grid in m", monotonic=True
             ),
             "z": chk.vector("/geometry/z", need("z", "range grid in metres"), "range grid in m", monotonic=True),
-            "spreading": chk.flag("/geometry/spreading", g.get("spreading", False)),
+            "spreading": _spreading(chk, g.get("spreading", False)),
         }
     if modality == "partial_fourier":
         return {"mask": chk.mask("/geometry/mask", need("mask", "a boolean (H, W) mask"))}
@@ -154,6 +224,7 @@ def validate(
     dims: tuple[str, ...] | None = None,
     truth: Any = None,
     truth_dims: tuple[str, ...] | None = None,
+    valid: Any = None,
     noise_sigma: Any = None,
     snr_db: Any = None,
     description: Any = "",
@@ -171,7 +242,10 @@ def validate(
         chk.source,
         "/measurements",
     )
-    arr = chk.finite("/measurements", _measurements(chk, modality, arr, dims, geom))
+    arr = _measurements(chk, modality, arr, dims, geom)
+    arr, mask = _valid_mask(chk, modality, arr, valid, dims)
+    if mask is None:
+        arr = chk.finite("/measurements", arr)
     t = None
     if truth is not None:
         t, tdims = to_complex(as_numpy(truth), truth_dims, (2,), chk.source, "/truth", allow_real=True)
@@ -180,7 +254,7 @@ def validate(
             geom.setdefault("shape", t.shape)
     if modality == "diffraction_tomography":
         geom.setdefault("shape", (geom["detector_size"],) * 2)
-    rec = Record(modality, np.ascontiguousarray(arr), geom)
+    rec = Record(modality, np.ascontiguousarray(arr), geom, valid=mask)
     chk.image_size(
         {"mimo": "/geometry/x, /geometry/z", "partial_fourier": "/geometry/mask"}.get(modality, "/geometry/shape"),
         rec.image_shape,
@@ -241,6 +315,8 @@ def to_dataset(rec: Record) -> xr.Dataset:
         for key in ("wavelength", "medium_index", "pixel_size", "detector_distance"):
             data[key] = ((), g[key], {"units": FIELDS[m][key]})
     data["measurements"] = (dims, rec.measurements)
+    if rec.valid is not None:
+        data["valid"] = (dims, rec.valid, {"long_name": "measured entries (false: not measured, NaN in measurements)"})
     if rec.truth is not None:
         data["truth"] = (IMAGE_DIMS[m], rec.truth)
     attrs: dict[str, Any] = {"rfprior_format": 1, "modality": m, "description": rec.description}
@@ -252,7 +328,22 @@ def to_dataset(rec: Record) -> xr.Dataset:
 
 
 def geometry_from_dataset(ds: xr.Dataset) -> tuple[str, dict[str, Any], np.ndarray]:
-    """``(modality, geometry, measurements)`` from a Dataset laid out as :func:`to_dataset` does."""
+    """``(modality, geometry, measurements)`` from a Dataset laid out as :func:`to_dataset` does.
+
+    Unmeasured entries (a ``valid`` variable, or NaN) are NaN in ``measurements``;
+    :func:`valid_from_dataset` gives the mask.
+    """
+    modality, geometry, rec = record_from_dataset(ds)
+    return modality, geometry, rec.measurements
+
+
+def valid_from_dataset(ds: xr.Dataset) -> np.ndarray | None:
+    """The boolean mask of measured entries (operator axis order), or ``None`` when all are measured."""
+    return record_from_dataset(ds)[2].valid
+
+
+def record_from_dataset(ds: xr.Dataset) -> tuple[str, dict[str, Any], Record]:
+    """``(modality, geometry, validated Record)`` of a Dataset laid out as :func:`to_dataset` does."""
     chk = Checker(ds.encoding.get("source", "<dataset>"))
     modality = check_modality(chk, ds.attrs.get("modality"))
     dims = MODALITIES[modality]
@@ -274,7 +365,7 @@ def geometry_from_dataset(ds: xr.Dataset) -> tuple[str, dict[str, Any], np.ndarr
             "frequencies": var("freq"),
             "x": var("x"),
             "z": var("z"),
-            "spreading": bool(var("spreading")) if "spreading" in ds.variables else False,
+            "spreading": var("spreading") if "spreading" in ds.variables else False,
         }
     elif modality == "partial_fourier":
         h, w = var("mask").shape
@@ -286,7 +377,8 @@ def geometry_from_dataset(ds: xr.Dataset) -> tuple[str, dict[str, Any], np.ndarr
         mask = np.zeros(h * w, dtype=bool)
         mask[flat] = True
         order = np.argsort(flat)
-        return modality, {"mask": mask.reshape(h, w)}, chk.finite("measurements", y.values[order])
+        g = {"mask": mask.reshape(h, w)}
+        return modality, g, Record(modality, chk.finite("measurements", y.values[order]), g)
     else:
         g = {
             "angles": var("angle"),
@@ -298,8 +390,14 @@ def geometry_from_dataset(ds: xr.Dataset) -> tuple[str, dict[str, Any], np.ndarr
     if set(y.dims) != set(dims):
         raise chk.fail("measurements", f"dims {y.dims}", f"dims {dims}")
     values = y.transpose(*dims).values
-    rec = validate(chk.source, modality, values, g)
-    return modality, rec.geometry, rec.measurements
+    valid = None
+    if "valid" in ds.variables:
+        v = ds["valid"]
+        if set(v.dims) != set(dims):
+            raise chk.fail("valid", f"dims {v.dims}", f"dims {dims}")
+        valid = v.transpose(*dims).values
+    rec = validate(chk.source, modality, values, g, valid=valid)
+    return modality, rec.geometry, rec
 
 
 def build_operator(
@@ -324,7 +422,7 @@ def build_operator(
             g["frequencies"],
             g["x"],
             g["z"],
-            spreading=bool(g.get("spreading", False)),
+            spreading=g.get("spreading", False),
             dtype=dtype,
             device=device,
         )

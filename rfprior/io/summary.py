@@ -53,6 +53,12 @@ def describe(ds: xr.Dataset, path: str | os.PathLike[str] | None = None) -> str:
             f"  image grid    {ds.sizes.get('y', '?')}×{ds.sizes.get('x', '?')}, "
             f"detector {ds.sizes['detector']} pixels",
         ]
+    if "spreading" in ds.variables and m == "mimo":
+        lines.append(f"  spreading     {ds['spreading'].values.item()}")
+    if "valid" in ds.variables:
+        v = ds["valid"].values
+        lines.append(f"  missing       {int((~v).sum())} of {v.size} entries not measured ({(~v).mean():.1%}); "
+                     f"the operator is restricted to the {int(v.sum())} measured")
     sigma, snr = ds.attrs.get("noise_sigma"), ds.attrs.get("snr_db")
     noise = [f"σ = {sigma:.4g} per component" if sigma is not None else "σ unknown"]
     if snr is not None:

@@ -22,6 +22,7 @@ CASES = {
     "matlab_ingest.py": ([], ["scan_matlab.h5", "matlab_bp.png"], "max |Δy| = 0.0e+00"),
     "comparison_table.py": (["--priors", "deep_decoder"], ["comparison.json"], "TV (discrepancy, λ="),
     "several_fits.py": ([], ["several_fits.png", "several_fits.pdf"], "mean of 2 fits:"),
+    "fresnel_microwave.py": ([], ["fresnel_images.png", "fresnel_curves.pdf"], "default rule: σ̂ ="),
 }
 
 

@@ -31,7 +31,7 @@ from rfprior.cli import _parser, main
 from rfprior.io import load, load_result, operator_from
 from rfprior.metrics import psnr
 
-SUBCOMMANDS = ("simulate", "inspect", "reconstruct", "compare", "demo")
+SUBCOMMANDS = ("simulate", "inspect", "reconstruct", "compare", "demo", "convert")
 FAST = ["--prior", "deep_decoder", "--iterations", "4"]
 #: a reduced MIMO array (4 TX × 4 RX × 16 frequencies) keeps the operator cheap
 SMALL_MIMO = {"n_freq": 16, "n_tx": 4, "n_rx": 4}

@@ -212,17 +212,29 @@ def test_discrepancy_default_tau_depends_on_the_prior():
         Discrepancy(tau=True)
 
 
-def test_radar_with_too_few_frequencies_warns_and_names_the_fallback():
-    """An 8-frequency radar cannot use range bins: the generic estimator runs and the user is told why."""
+def test_radar_with_too_few_frequencies_uses_the_range_complement():
+    """An 8-frequency radar cannot use range bins: the part of y outside range(A) gives σ instead (no warning);
+    where the range fills the data space, the generic estimator runs and the user is told why."""
     from operators.mimo import MIMORadar
     from rfprior.scenes import default_geometry
 
     g = default_geometry("mimo", 16)
     freqs = torch.as_tensor(g["frequencies"]).reshape(-1)[::8]  # 64 → 8 frequencies
     op = MIMORadar(g["tx"], g["rx"], freqs, g["x"], g["z"])
-    y = op.forward(torch.randn(op.in_shape, dtype=op.dtype, generator=torch.Generator().manual_seed(0)))
-    with pytest.warns(UserWarning, match=r"MIMORadar data, but sigma_range_bins: need ≥ 16 frequencies, got 8"):
-        _, source = estimate_sigma(op, y)
+    gen = torch.Generator().manual_seed(0)
+    clean = op.forward(torch.randn(op.in_shape, dtype=op.dtype, generator=gen))
+    sigma = 0.05 * float(clean.abs().pow(2).mean().sqrt())
+    y = clean + sigma * math.sqrt(2) * torch.randn(op.out_shape, dtype=op.dtype, generator=gen)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        est, source = estimate_sigma(op, y)
+    assert source == "range_complement" and abs(est / sigma - 1) < 0.1, (est, sigma)
+    # fewer measurements than pixels leave no noise-only complement: MAD, with the reasons
+    tiny = MIMORadar(g["tx"][:2], g["rx"][:2], freqs[:4], g["x"], g["z"])
+    yt = tiny.forward(torch.randn(tiny.in_shape, dtype=tiny.dtype, generator=gen))
+    why = r"MIMORadar data, but sigma_range_bins: need ≥ 16 frequencies, got 4; sigma_range_complement"
+    with pytest.warns(UserWarning, match=why):
+        _, source = estimate_sigma(tiny, yt)
     assert source == "mad_second_differences"
     # the full array uses its own estimator and stays silent
     full = MIMORadar(g["tx"], g["rx"], g["frequencies"], g["x"], g["z"])
