@@ -9,7 +9,6 @@ and requires its parts to share dtype and device.
 from __future__ import annotations
 
 import inspect
-
 from collections.abc import Sequence
 
 import torch

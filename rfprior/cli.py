@@ -152,7 +152,9 @@ def _parser() -> argparse.ArgumentParser:
 
     _add_convert_parser(sub, common)
 
-    s = sub.add_parser("demo", parents=[common], help="the fair baselines vs the default prior on the bundled MIMO file")
+    s = sub.add_parser(
+        "demo", parents=[common], help="the fair baselines vs the default prior on the bundled MIMO file"
+    )
     s.add_argument("--outdir", type=Path, default=Path("rfprior-demo"))
     s.add_argument("--input", type=Path, default=None, help="measurement file (default: bundled data/mimo.h5)")
     s.add_argument("--iterations", type=int, default=None)
@@ -349,7 +351,9 @@ CONVERT_FORMATS = ("fresnel",)
 
 
 def _add_convert_parser(sub, common: argparse.ArgumentParser) -> None:
-    s = sub.add_parser("convert", parents=[common], help="import measured data (Institut Fresnel .exp) into a measurement file")
+    s = sub.add_parser(
+        "convert", parents=[common], help="import measured data (Institut Fresnel .exp) into a measurement file"
+    )
     s.add_argument("format", choices=CONVERT_FORMATS, help="input format: fresnel (Institut Fresnel 2001 .exp text)")
     s.add_argument("input", type=Path)
     s.add_argument("-o", "--output", required=True, type=Path, help="measurement file to write (.h5)")
