@@ -52,7 +52,6 @@ import numpy as np
 import torch
 
 import rfprior
-from operators import cg_least_squares
 from rfprior import io, plot
 from rfprior.workflows import classical_baselines, default_rules
 
@@ -89,9 +88,9 @@ def main(argv: list[str] | None = None) -> int:
 
     images: dict[str, torch.Tensor] = {}
     seconds: dict[str, float] = {}
-    tv_lam = 0.001 * float(cg_least_squares(op, y, iters=20).abs().max()) * op.opnorm() ** 2
     tv_iters = 20 if args.fast else 200
-    for name, (img, secs) in classical_baselines(op, y, tv_lam=tv_lam, tv_iters=tv_iters).items():
+    # the fair baselines: CGLS, TV and ℓ1 with their parameter by the discrepancy principle (σ estimated)
+    for name, (img, secs) in classical_baselines(op, y, tv_iters=tv_iters).items():
         images[name], seconds[name] = img.cpu(), secs
     t = time.perf_counter()
     res = rfprior.reconstruct(y, op, stop=default_rules(), iterations=iterations, progress=False)
