@@ -14,11 +14,12 @@ __version__ = "0.1.0"
 
 from . import io, losses, metrics, priors, scenes, stopping
 from ._resolve import DEFAULT_PRIORS, default_prior
+from .batching import batch
 from .engine import DEFAULTS, IterationState, reconstruct
 from .losses import DSPLoss, MSELoss
 from .metrics import fbc, nmse, psnr, ssim
 from .priors import make_prior
-from .result import Result
+from .result import NetworkState, Result
 from .stopping import (
     BlurSharpness,
     Discrepancy,
@@ -34,6 +35,7 @@ __all__ = [
     "DEFAULT_PRIORS",
     "DSPLoss",
     "MSELoss",
+    "NetworkState",
     "BlurSharpness",
     "Discrepancy",
     "FixedIterations",
@@ -44,6 +46,7 @@ __all__ = [
     "StoppingRule",
     "WindowedVariance",
     "__version__",
+    "batch",
     "default_prior",
     "fbc",
     "io",

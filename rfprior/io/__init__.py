@@ -12,7 +12,7 @@ never replace an existing file unless ``force=True``.
 from .errors import FormatError
 from .measurements import FORMAT_VERSION, load, operator_from, save_measurements
 from .modalities import MODALITIES, build_operator
-from .results import RESULT_FORMAT, load_result, save_result
+from .results import RESULT_FORMAT, load_result, load_weights, save_result
 from .summary import describe
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "describe",
     "load",
     "load_result",
+    "load_weights",
     "operator_from",
     "save_measurements",
     "save_result",
