@@ -126,7 +126,7 @@ def run_file(
     prev: tuple[dict, NetworkState | None] | None = None,
     *,
     threads: int | None = None,
-    stop_event: str | None = None,
+    stop_event: Any = None,
     weights: bool = False,
     warm: bool = False,
 ) -> tuple[dict, NetworkState | None]:
@@ -136,7 +136,8 @@ def run_file(
     or rules) and ``average``. With ``warm``, the fit starts from ``prev``'s network state
     (the previous frame's task result; ``None`` or a frame without a state: a cold start)
     and the state returned is this fit's (or, for a failed frame, the one it was given, so
-    the sequence carries on). ``stop_event`` names a :class:`distributed.Event`: set, it
+    the sequence carries on). ``stop_event`` names a :class:`distributed.Event` (or is an object with
+    ``is_set()``): set, it
     keeps a task from starting and ends a running fit, whose result is saved marked interrupted.
     """
     import torch
@@ -154,9 +155,11 @@ def run_file(
     carried = init if warm else None
     poll = None
     if stop_event is not None:
-        from distributed import Event
+        if isinstance(stop_event, str):
+            from distributed import Event
 
-        poll = _StopPoll(Event(stop_event))
+            stop_event = Event(stop_event)
+        poll = _StopPoll(stop_event)
         if poll.set_now():
             row.update(status="cancelled", error="batch interrupted before this file started")
             return row, carried
