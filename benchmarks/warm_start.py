@@ -58,13 +58,15 @@ def from_summaries(root: Path, modality: str, frames: int) -> dict:
     return out
 
 
-def run_case(modality: str, frames: int, root: Path) -> dict:
+def run_case(modality: str, frames: int, root: Path, modes: tuple[str, ...] = ("cold", "warm")) -> dict:
     import rfprior
     from rfprior.scenes import simulate_sequence
 
-    files = simulate_sequence(modality, root / modality, frames=frames, size=CASES[modality], snr_db=20.0, seed=0)
+    files = [root / modality / f"frame{t:03d}.h5" for t in range(frames)]
+    if not all(f.exists() for f in files):  # another process (--only) may have written them already
+        files = simulate_sequence(modality, root / modality, frames=frames, size=CASES[modality], snr_db=20.0, seed=0)
     out: dict = {"modality": modality, "size": CASES[modality], "frames": frames}
-    for mode in ("cold", "warm"):
+    for mode in modes:
         t0 = time.perf_counter()
         table = rfprior.batch(
             files,
@@ -113,6 +115,7 @@ def main() -> None:
     ap.add_argument("--keep", type=Path, default=None, help="work in this folder and keep it (default: a temp dir)")
     ap.add_argument("--from-summaries", type=Path, default=None, help="rebuild from kept summary.csv files")
     ap.add_argument("--merge", nargs="+", default=None, help="merge these result stems into --name")
+    ap.add_argument("--only", choices=("cold", "warm"), default=None, help="run one mode (into --keep), no report")
     args = ap.parse_args()
     torch.set_num_threads(1)
     cases = []
@@ -127,9 +130,14 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="rfprior_warm_") as tmp:
             root = args.keep or Path(tmp)
             for m in args.modality:
+                if args.only:
+                    run_case(m, args.frames, root, (args.only,))
+                    continue
                 case = run_case(m, args.frames, root)
                 case["summary"] = summarise(case)
                 cases.append(case)
+    if not cases:
+        return
     rows = []
     for case in cases:
         s = case["summary"]

@@ -102,13 +102,13 @@ def test_rerun_on_external_scheduler_skips_finished(first_run, inputs, cluster):
     _, out, _ = first_run
     stamps = {p: p.stat().st_mtime_ns for p in out.glob("scan?.nc")}
     assert len(stamps) == 3
-    table = rfprior.batch(inputs, out, scheduler=cluster, progress=False, **OPTIONS)
+    table = rfprior.batch(inputs, out, scheduler=cluster, threads_per_worker=1, progress=False, **OPTIONS)
     assert list(table.status) == ["skipped", "skipped", "failed", "skipped"]
     assert {p: p.stat().st_mtime_ns for p in out.glob("scan?.nc")} == stamps  # nothing rewritten
     # an input newer than its result is redone; on the address's workers
     time.sleep(0.05)
     os.utime(inputs[1])
-    table = rfprior.batch(inputs, out, scheduler=cluster, progress=False, **OPTIONS)
+    table = rfprior.batch(inputs, out, scheduler=cluster, threads_per_worker=1, progress=False, **OPTIONS)
     assert list(table.status) == ["skipped", "ok", "failed", "skipped"]
     assert (out / "scan1.nc").stat().st_mtime_ns > stamps[out / "scan1.nc"]
     client_workers = {str(w["name"]) for w in distributed.Client(cluster).scheduler_info()["workers"].values()}
@@ -120,7 +120,9 @@ def test_rerun_on_external_scheduler_skips_finished(first_run, inputs, cluster):
 def test_warm_start_sequence_chains_frames(cluster, tmp_path):
     frames = rfprior.scenes.simulate_sequence("partial_fourier", tmp_path / "seq", frames=3, size=32, seed=1)
     out = tmp_path / "out"
-    table = rfprior.batch(frames, out, scheduler=cluster, warm_start=True, progress=False, **OPTIONS)
+    table = rfprior.batch(
+        frames, out, scheduler=cluster, threads_per_worker=1, warm_start=True, progress=False, **OPTIONS
+    )
     assert list(table.status) == ["ok"] * 3
     assert list(table.warm_start) == ["", "frame000.h5", "frame001.h5"]
     # each result stores its network; frame 1 started from frame 0's: its first misfit is far below a cold start's
@@ -132,7 +134,9 @@ def test_warm_start_sequence_chains_frames(cluster, tmp_path):
     cold = rfprior.reconstruct(y, op, iterations=1, prior="deep_decoder", progress=False)
     assert float(warm["misfit"][0]) < 0.5 * float(cold.history.misfit[0])
     # a rerun skips all three, still passing the stored states along the chain
-    again = rfprior.batch(frames, out, scheduler=cluster, warm_start=True, progress=False, **OPTIONS)
+    again = rfprior.batch(
+        frames, out, scheduler=cluster, threads_per_worker=1, warm_start=True, progress=False, **OPTIONS
+    )
     assert list(again.status) == ["skipped"] * 3
 
 
