@@ -1,12 +1,12 @@
 """Batch throughput: files per minute for 1, 2 and 4 Dask workers on this machine.
 
-Eight 32² partial-Fourier files (Deep Decoder, a fixed 150 iterations so every file costs
+Eight 32² partial-Fourier files (Deep Decoder, a fixed 60 iterations so every file costs
 the same), reconstructed with :func:`rfprior.batch` on a ``LocalCluster`` started beforehand
 (its start-up, reported separately, is a one-off cost per batch). Threads: one worker gets
 all the cores as torch threads; several workers get ``max(1, cores // workers)`` each —
 on a 2-core machine 4 workers oversubscribe the cores 2×, stated in the table.
 
-    PYTHONPATH=. python -m benchmarks.batch [--files 8] [--iterations 150] [--workers 1 2 4]
+    PYTHONPATH=. python -m benchmarks.batch [--files 8] [--iterations 60] [--splits 1x2 1x1 2x1 4x1]
 
 Writes ``benchmarks/results/batch.md`` and ``batch.json``. On a cluster the same call with
 ``scheduler=<address>`` spreads the files over every worker; throughput then scales with
@@ -29,9 +29,14 @@ from benchmarks._common import machine, md_table, write_outputs
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--files", type=int, default=8)
-    ap.add_argument("--iterations", type=int, default=150)
+    ap.add_argument("--iterations", type=int, default=60)
     ap.add_argument("--size", type=int, default=32)
-    ap.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
+    ap.add_argument(
+        "--splits",
+        nargs="+",
+        default=["1x2", "1x1", "2x1", "4x1"],
+        help="WORKERSxTHREADS runs (torch threads per worker; default cores // workers)",
+    )
     args = ap.parse_args()
 
     from distributed import Client, LocalCluster
@@ -48,8 +53,10 @@ def main() -> None:
             for i, f in enumerate(files):
                 rfprior.scenes.simulate("partial_fourier", size=args.size, snr_db=20, seed=i, path=f)
         base = None
-        for n in args.workers:
-            threads = max(1, cores // n)
+        for split in args.splits:
+            n_text, _, t_text = split.partition("x")
+            n = int(n_text)
+            threads = int(t_text) if t_text else max(1, cores // n)
             t0 = time.perf_counter()
             cluster = LocalCluster(
                 n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=40
@@ -76,8 +83,9 @@ def main() -> None:
                 cluster.close()
             assert (table.status == "ok").all(), table[["file", "status", "error"]]
             rate = len(files) / wall * 60
-            base = base or rate
-            eff = rate / base / n if args.workers[0] == 1 else float("nan")
+            if n == 1 and threads == 1:
+                base = rate
+            eff = rate / base / n if base else float("nan")
             used = len(set(table.worker))
             runs.append(
                 {
@@ -108,7 +116,7 @@ def main() -> None:
         "workers",
         "workers × torch threads",
         "files/min",
-        "efficiency vs 1",
+        "efficiency vs 1 × 1",
         "batch wall [s]",
         "cluster start [s]",
         "median s/file",
@@ -120,7 +128,7 @@ def main() -> None:
         f"`rfprior.batch` on a LocalCluster started beforehand (start-up listed apart). {mach['platform']}, "
         f"{cores} cores, shared with other jobs while measured (indicative).\n\n"
         + md_table(header, rows)
-        + "\n\nEfficiency = (files/min with n workers) / (n × files/min with 1 worker). On a cluster "
+        + "\n\nEfficiency = (files/min with n workers) / (n × files/min with 1 worker × 1 thread). On a cluster "
         "(`scheduler=` an address, e.g. a dask-jobqueue SLURMCluster) each worker is its own node or slot: "
         "files are independent tasks, so throughput grows with the workers until the shared file system "
         "limits it; Dask's per-task overhead (~1 ms) is negligible next to a fit's seconds.\n"

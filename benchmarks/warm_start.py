@@ -144,6 +144,7 @@ def main() -> None:
         rows.append(
             [
                 f"{case['modality']} {case['size']}²",
+                case["frames"],
                 f"{s['iterations_cold']:.0f}",
                 f"{s['iterations_warm']:.0f}",
                 f"{s['iteration_ratio']:.2f}",
@@ -155,6 +156,7 @@ def main() -> None:
         )
     header = [
         "sequence",
+        "frames",
         "iterations cold",
         "iterations warm",
         "warm/cold",
@@ -171,9 +173,9 @@ def main() -> None:
     mach = machine()
     md = (
         "# Warm start vs cold start (benchmarks/warm_start.py)\n\n"
-        f"{args.frames} frames per sequence, moving extended target + static points, 20 dB, default prior and rules "
-        "(discrepancy, σ estimated, running average; budget 1500). Means over frames 1…"
-        f"{args.frames - 1} (frame 0 is the same cold fit in both). One worker, 1 torch thread; "
+        "Moving extended target + static points, 20 dB, default prior and rules "
+        "(discrepancy, σ estimated, running average; budget 1500). Means over frames 1… (frame 0 is the same "
+        "cold fit in both). One worker, 1 torch thread; "
         f"{mach['platform']}, {mach['cpu_count']} cores shared with other jobs (times are indicative).\n\n"
         f"{table}\n\nPer frame (iterations to the rule's choice):\n" + "\n".join(per_frame) + "\n"
     )

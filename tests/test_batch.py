@@ -111,7 +111,8 @@ def test_rerun_on_external_scheduler_skips_finished(first_run, inputs, cluster):
     table = rfprior.batch(inputs, out, scheduler=cluster, threads_per_worker=1, progress=False, **OPTIONS)
     assert list(table.status) == ["skipped", "ok", "failed", "skipped"]
     assert (out / "scan1.nc").stat().st_mtime_ns > stamps[out / "scan1.nc"]
-    client_workers = {str(w["name"]) for w in distributed.Client(cluster).scheduler_info()["workers"].values()}
+    with distributed.Client(cluster) as client:
+        client_workers = {str(w["name"]) for w in client.scheduler_info()["workers"].values()}
     assert str(table.worker[1]) in client_workers
     assert pd.read_csv(out / "summary.csv", keep_default_na=False).status.tolist() == list(table.status)
 
