@@ -346,7 +346,13 @@ def _add_batch_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--iterations", type=int, default=None, help="iteration budget")
     s.add_argument("--lr", type=float, default=None, help="Adam step size")
     s.add_argument("--sigma", type=float, default=None, help="noise σ per component (default: estimated per file)")
-    s.add_argument("--device", dest="worker_device", default=None, help="device of every fit: cpu, cuda (1 GPU/worker)")
+    s.add_argument(
+        "--device",
+        dest="worker_device",
+        metavar="DEVICE",
+        default=None,
+        help="every fit's device: cpu, cuda (1 GPU/worker)",
+    )
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--fits", type=int, default=1, help="average this many independently seeded fits per file")
 
