@@ -14,11 +14,12 @@ __version__ = "0.1.0"
 
 from . import io, losses, metrics, penalty, priors, scenes, stopping
 from ._resolve import DEFAULT_PENALTIES, DEFAULT_PRIORS, default_penalty, default_prior
+from .batching import batch
 from .engine import DEFAULTS, IterationState, reconstruct
 from .losses import DSPLoss, MSELoss
 from .metrics import fbc, nmse, psnr, ssim
 from .priors import make_prior
-from .result import Result
+from .result import NetworkState, Result
 from .stopping import (
     BlurSharpness,
     Discrepancy,
@@ -35,6 +36,7 @@ __all__ = [
     "DEFAULT_PRIORS",
     "DSPLoss",
     "MSELoss",
+    "NetworkState",
     "BlurSharpness",
     "Discrepancy",
     "FixedIterations",
@@ -46,6 +48,7 @@ __all__ = [
     "WindowedVariance",
     "__version__",
     "default_penalty",
+    "batch",
     "default_prior",
     "fbc",
     "io",

@@ -146,4 +146,5 @@ def fit_ensemble(
         image_psnr=None if truth is None else float(psnr(image, truth.to(image.device), peak=psnr_peak)),
         members=members,
         spread=spread,
+        weights=first.weights,
     )

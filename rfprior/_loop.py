@@ -24,7 +24,7 @@ from operators import LinearOperator
 
 from .losses import MSELoss, half_squared_norm
 from .metrics import psnr
-from .result import HistoryRecorder, Result
+from .result import HistoryRecorder, NetworkState, Result
 from .stopping.base import Monitor
 
 __all__ = ["IterationState", "LoopState", "Run"]
@@ -68,6 +68,7 @@ class LoopState:
     oracle: torch.Tensor | None = None
     reason: str = ""
     done: bool = False
+    weights: dict[str, torch.Tensor] | None = None  #: network state at the deciding rule's choice
 
 
 class _StopError(Exception):
@@ -114,6 +115,7 @@ class Run:
         self.image_factor = 1.0 / (scale * op_norm)
         self.y_s = y * scale
         self.params = [p for p in net.parameters() if p.requires_grad]
+        self.param_names = [n for n, p in net.named_parameters() if p.requires_grad]
         self.good = [p.detach().clone() for p in self.params]
         self.good_opt: dict[torch.Tensor, dict[str, torch.Tensor]] = {}
         # (saved moments, live moments) for one foreach copy per iteration; rebuilt when the state changes
@@ -146,6 +148,8 @@ class Run:
         self._snap = None  # the new optimiser holds new state tensors
         self.gen.set_state(d["gen"])
         self.state = d["state"]
+        if not hasattr(self.state, "weights"):  # a checkpoint from before warm starts
+            self.state.weights = None
         self.monitors[:] = d["monitors"]
         self.hist = d["history"]
 
@@ -228,6 +232,8 @@ class Run:
                 continue
             if d.candidate:
                 s.choices[m.name] = it
+                if k == 0:
+                    self._keep_weights()
                 prev = s.picked.get(m.name)
                 s.picked[m.name] = src.clone() if prev is None else prev.copy_(src)
             if d.stop:
@@ -317,6 +323,31 @@ class Run:
                 bar.close()
         return self._result(settings, interrupted)
 
+    def _keep_weights(self) -> None:
+        """Copy the network's state (weights that produced this iterate, input, buffers) into the loop state."""
+        sd = self.net.state_dict()
+        s = self.state
+        if s.weights is None or s.weights.keys() != sd.keys():
+            s.weights = {k: v.detach().clone() for k, v in sd.items()}
+        else:
+            torch._foreach_copy_(list(s.weights.values()), [v.detach() for v in sd.values()])
+
+    def _network_state(self, settings: dict[str, Any]) -> NetworkState:
+        """The kept state at the deciding rule's choice, else the last accepted iterate's weights."""
+        s = self.state
+        if s.weights is not None and s.choices.get(self.monitors[0].name) is not None:
+            sd, it = s.weights, int(s.choices[self.monitors[0].name])
+        else:  # the live parameters may be one step past the last accepted iterate: use its copy
+            sd = dict(self.net.state_dict())
+            sd.update(zip(self.param_names, self.good, strict=True))
+            it = int(self.hist.iteration[self.hist.n - 1])
+        return NetworkState(
+            state_dict={k: v.detach().to("cpu", copy=True) for k, v in sd.items()},
+            prior=dict(settings.get("prior", {})),
+            output_scale=1.0 / self.image_factor,
+            iteration=it,
+        )
+
     # ------------------------------------------------------------------ result
     def _choose(self) -> tuple[torch.Tensor, int, str]:
         """The deciding rule's choice, else a stated fallback: hold-out choice, running average, last iterate."""
@@ -373,6 +404,7 @@ class Run:
             oracle_image=None if s.oracle is None else s.oracle.cpu(),
             rule_summaries=summaries,
             image_psnr=None if self.truth is None else float(psnr(chosen, self.truth, peak=self.psnr_peak)),
+            weights=self._network_state(settings),
         )
 
 

@@ -126,6 +126,10 @@ def _parser() -> argparse.ArgumentParser:
             s.add_argument("--checkpoint", type=Path, default=None, help="save a checkpoint here periodically")
             s.add_argument("--checkpoint-every", type=int, default=100, help="iterations between checkpoints")
             s.add_argument("--resume", type=Path, default=None, help="continue from this checkpoint")
+            s.add_argument(
+                "--init", type=Path, default=None, help="warm start from this result file's network (needs --weights)"
+            )
+            s.add_argument("--weights", action="store_true", help="also store the network in the result (for --init)")
         else:
             s.add_argument("--priors", default=None, help=f"comma-separated, each one of {priors} (default auto)")
             s.add_argument("--json", type=Path, default=None, help="also write the table as JSON here")
@@ -161,6 +165,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--device", default=None)
     s.add_argument("--force", action="store_true")
+    _add_batch_parser(sub)
     return p
 
 
@@ -204,6 +209,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         "compare": _compare,
         "demo": _demo,
         "convert": _convert,
+        "batch": _batch,
     }[args.command](args)
 
 
@@ -270,13 +276,14 @@ def _reconstruct(args: argparse.Namespace) -> int:
             resume=args.resume,
             fits=args.fits,
             penalty=_penalty(args),
+            init=args.init,
         )
     finally:
         signal.signal(signal.SIGTERM, previous)
     from .workflows import classical_image
 
     bp = classical_image(op, y)[1]
-    save_result(args.output, res, backprojection=bp, source=str(args.input), force=args.force)
+    save_result(args.output, res, backprojection=bp, source=str(args.input), force=args.force, weights=args.weights)
     if res.members:
         its = ", ".join(str(i) for i in res.rule_summaries["ensemble"]["chosen_iterations"])
         line = f"wrote {args.output}: iterations {its} ({res.stop_reason})"
@@ -411,6 +418,92 @@ def _demo(args: argparse.Namespace) -> int:
         print(f"noise σ estimated {summary['sigma_estimated']:.4g}" + (f" (true {true:.4g})" if true else ""))
     print("files: " + ", ".join(summary["files"]))
     return 0
+
+
+# ---------------------------------------------------------------------------- batch (Dask)
+def _add_batch_parser(sub: argparse._SubParsersAction) -> None:
+    s = sub.add_parser(
+        "batch",
+        help="reconstruct many files on a Dask cluster (needs: pip install 'rfprior[batch]')",
+        description="Reconstruct every INPUT into OUTDIR/<stem>.nc on a Dask cluster and write OUTDIR/summary.csv "
+        "and summary.nc. Exit status: 0 all succeeded (or were up to date), 1 some failed (the summary says which), "
+        "2 usage error, 130 interrupted.",
+    )
+    s.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="measurement files (.h5)")
+    s.add_argument("-o", "--output", required=True, type=Path, metavar="OUTDIR", help="folder for results + summary")
+    s.add_argument("--scheduler", default=None, metavar="ADDRESS", help="use this running cluster (tcp://host:8786)")
+    s.add_argument("--workers", type=int, default=None, help="worker processes of the local cluster (default: cores)")
+    s.add_argument("--threads", type=int, default=None, help="torch threads per fit (default: cores / workers)")
+    s.add_argument("--warm-start", action="store_true", help="inputs are frames in order: start each from the last")
+    s.add_argument("--force", action="store_true", help="recompute inputs whose result is up to date")
+    s.add_argument("--prior", default=None, help="dip | deep_decoder | controlled | complex")
+    s.add_argument("--loss", default="mse", choices=("mse", "dsp"))
+    s.add_argument("--stop", default="discrepancy", help="discrepancy | holdout | fixed | wmv | sharpness")
+    s.add_argument("--no-average", action="store_true", help="return the raw iterate, not the running average")
+    s.add_argument("--iterations", type=int, default=None, help="iteration budget")
+    s.add_argument("--lr", type=float, default=None, help="Adam step size")
+    s.add_argument("--sigma", type=float, default=None, help="noise σ per component (default: estimated per file)")
+    s.add_argument(
+        "--device",
+        dest="worker_device",
+        metavar="DEVICE",
+        default=None,
+        help="every fit's device: cpu, cuda (1 GPU/worker)",
+    )
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--fits", type=int, default=1, help="average this many independently seeded fits per file")
+
+
+def _batch(args: argparse.Namespace) -> int:
+    from .batching import INSTALL_HINT, batch, summary_counts
+
+    for name in ("workers", "threads", "fits", "iterations"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise UsageError(f"--{name} must be ≥ 1, got {value}")
+    if args.scheduler is None:
+        _check_device(args.worker_device)
+    options = {
+        "prior": args.prior,
+        "loss": args.loss,
+        "stop": args.stop,
+        "average": not args.no_average,
+        "iterations": args.iterations,
+        "lr": args.lr,
+        "sigma": args.sigma,
+        "device": args.worker_device,
+        "seed": args.seed,
+        "fits": args.fits,
+    }
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        table = batch(
+            args.inputs,
+            args.output,
+            scheduler=args.scheduler,
+            workers=args.workers,
+            threads_per_worker=args.threads,
+            warm_start=args.warm_start,
+            force=args.force,
+            progress=not args.quiet,
+            **options,
+        )
+    except ImportError as exc:
+        raise UsageError(str(exc) if INSTALL_HINT in str(exc) else f"{INSTALL_HINT} ({exc})") from None
+    except ConnectionError as exc:
+        raise UsageError(str(exc)) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    counts = summary_counts(table)
+    for row in table.itertuples():
+        if row.status == "failed":
+            print(f"failed: {row.file}: {row.error}", file=sys.stderr)
+    told = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
+    print(f"rfprior batch: {len(table)} files ({told}); summary {args.output / 'summary.csv'}")
+    if table.attrs.get("interrupted"):
+        print("rfprior batch: interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
+    return 1 if counts.get("failed", 0) else 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -25,6 +25,7 @@ from __future__ import annotations
 import copy
 import math
 import operator
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,7 @@ from ._ensemble import fit_ensemble
 from ._loop import IterationState, Run
 from ._resolve import default_penalty, resolve_loss, resolve_prior
 from .penalty import Penalty, resolve_penalty
-from .result import Result
+from .result import NetworkState, Result
 from .stopping.base import FitContext, FixedIterations, StoppingRule
 
 __all__ = ["IterationState", "reconstruct", "DEFAULTS"]
@@ -78,6 +79,7 @@ def reconstruct(
     fits: int = 1,
     penalty: str | None = "auto",
     penalty_weight: float | str = "auto",
+    init: Result | NetworkState | str | os.PathLike[str] | None = None,
 ) -> Result:
     """Reconstruct an image from ``y = A x + n`` with an untrained network prior.
 
@@ -124,6 +126,13 @@ def reconstruct(
     penalty_weight : λ in data units, or ``"auto"``: a fixed fraction of the λ that the
         discrepancy principle picks for plain TV on the same data (σ given or estimated),
         computed once per call (a TV solve; recorded in ``settings["penalty"]``).
+    init : a previous :class:`Result`, its :class:`NetworkState` (``result.weights``) or a result
+        file written with ``save_result(..., weights=True)``: warm start. The network starts
+        from that fit's weights and input (at its chosen iteration) and keeps its output scale
+        ``s·‖A‖``, so the first iterate is the previous fit's image; the stopping rules are
+        unchanged. Default prior: the previous fit's (a given ``prior`` must have the same
+        architecture and image size). A fresh Adam state; ``seed`` still seeds the input
+        jitter and the rules. Not with ``fits > 1``.
 
     Returns
     -------
@@ -133,6 +142,9 @@ def reconstruct(
         raise ValueError(f"fits must be an integer ≥ 1, got {fits!r}")
     fits = operator.index(fits)  # also numpy integers
     pen = _resolve_penalty(penalty, penalty_weight, op, y, sigma, device)
+    warm = _resolve_init(init)
+    if warm is not None and fits > 1:
+        raise ValueError("init: a warm start is not supported with fits > 1 (every fit would start alike); use fits=1")
     kwargs: dict[str, Any] = dict(
         penalty=pen,
         prior=prior,
@@ -160,6 +172,7 @@ def reconstruct(
             checkpoint=checkpoint,
             checkpoint_every=checkpoint_every,
             resume=resume,
+            init=warm,
             **kwargs,
         )
     if checkpoint is not None or resume is not None:
@@ -209,10 +222,12 @@ def _fit_one(
     fit: int = 0,
     desc: str = "rfprior",
     penalty: Penalty | None = None,
+    init: NetworkState | None = None,
 ) -> Result:
     """One fit (:func:`reconstruct` with ``fits=1``; its defaults are ``reconstruct``'s).
 
-    ``fit`` and ``desc`` label the callbacks' state and the progress bar.
+    ``fit`` and ``desc`` label the callbacks' state and the progress bar; ``init`` is a
+    resolved warm start.
     """
     iterations = int(DEFAULTS["iterations"] if iterations is None else iterations)
     if iterations < 1:
@@ -240,11 +255,15 @@ def _fit_one(
         raise ValueError(f"truth must have the image shape {op.in_shape}, got {tuple(truth.shape)}")
 
     rules = _as_rules(stop)
+    if init is not None and prior is None:
+        prior, prior_kwargs = _prior_of(init)
     if isinstance(prior, torch.nn.Module) and any(getattr(r, "refit", False) for r in rules):
         prior_for_refit: Any = copy.deepcopy(prior)  # the refit starts from the same untrained weights
     else:
         prior_for_refit = prior
     net, prior_settings = resolve_prior(prior, op.in_shape, seed, prior_kwargs, op)
+    if init is not None:
+        _load_init(net, init, prior_settings)
     net = net.to(dev)
     loss_fn, loss_settings = resolve_loss(loss)
 
@@ -285,7 +304,12 @@ def _fit_one(
         "dtype": str(op.dtype).replace("torch.", ""),
         "penalty": None if penalty is None else penalty.settings,
     }
-    scale = _autoscale(net, y, unit_op) if autoscale else 1.0
+    if init is not None:
+        # the previous fit's output scale: the first iterate is its image, in data units
+        scale = init.output_scale / op_norm
+        settings["init"] = {"prior": init.prior, "iteration": init.iteration, "output_scale": init.output_scale}
+    else:
+        scale = _autoscale(net, y, unit_op) if autoscale else 1.0
     ema_rule = next((r for r in rules if r.averages), None)
     run = Run(
         net,
@@ -339,7 +363,51 @@ def _fit_one(
         fit=fit,
         desc=desc,
         penalty=penalty,
+        init=init,
     )
+
+
+def _resolve_init(init: Any) -> NetworkState | None:
+    """``reconstruct``'s ``init`` argument as a :class:`NetworkState` (``None`` for a cold start)."""
+    if init is None or isinstance(init, NetworkState):
+        return init
+    if isinstance(init, Result):
+        if init.weights is None:
+            raise ValueError("init: this Result carries no network weights (Result.weights is None)")
+        return init.weights
+    if isinstance(init, (str, os.PathLike)):
+        from .io.results import load_weights
+
+        return load_weights(init)
+    raise TypeError(f"init must be a Result, a NetworkState or a result file path, got {type(init).__name__}")
+
+
+def _prior_of(init: NetworkState) -> tuple[str, dict[str, Any]]:
+    """The prior name and keyword arguments that rebuild the warm start's architecture."""
+    from ._resolve import PRESETS
+    from .priors import PRIORS
+
+    name = init.prior.get("preset", init.prior.get("name"))
+    if name not in PRIORS and name not in PRESETS:
+        raise ValueError(
+            f"init: the previous fit's prior {name!r} is not a named prior; "
+            "pass prior= a module of the same architecture"
+        )
+    return str(name), {k: v for k, v in init.prior.items() if k not in ("name", "preset")}
+
+
+def _load_init(net: torch.nn.Module, init: NetworkState, settings: dict[str, Any]) -> None:
+    """Load the warm start's state into ``net``; a different architecture or image size is refused by name."""
+    own = net.state_dict()
+    theirs = init.state_dict
+    bad = sorted(set(own) ^ set(theirs)) or [k for k in own if tuple(own[k].shape) != tuple(theirs[k].shape)]
+    if bad:
+        label = lambda prior: ", ".join(f"{k}={v}" for k, v in prior.items())  # noqa: E731
+        raise ValueError(
+            f"init: the previous fit's network ({label(init.prior)}) does not match this run's prior "
+            f"({label(settings)}): tensor {bad[0]!r} differs (another prior, size or image shape?)"
+        )
+    net.load_state_dict(theirs)
 
 
 def _refit(held: Result, rule: StoppingRule, ema_rule: StoppingRule | None, **kwargs: Any) -> Result:

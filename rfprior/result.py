@@ -9,7 +9,41 @@ import numpy as np
 import torch
 import xarray as xr
 
-__all__ = ["Result", "HistoryRecorder"]
+__all__ = ["NetworkState", "Result", "HistoryRecorder"]
+
+
+@dataclass
+class NetworkState:
+    """A fit's network at one iteration: what ``reconstruct(..., init=...)`` starts from.
+
+    Attributes
+    ----------
+    state_dict : dict of CPU tensors
+        The prior's ``state_dict()`` (weights, the fixed input ``z`` and any buffers such
+        as BatchNorm statistics), as :meth:`torch.nn.Module.load_state_dict` takes it.
+    prior : dict
+        The prior's recorded settings (``Result.settings["prior"]``: ``name``, optional
+        ``preset``, size arguments), enough to rebuild the same architecture by name.
+    output_scale : float
+        ``s · ‖A‖`` of the fit (data scale times operator norm): the network's output
+        divided by it is the image in data units. A warm start keeps it, so that its
+        first iterate is the previous fit's image.
+    iteration : int
+        The 0-based iteration of the weights (the deciding rule's chosen iteration when
+        the rule chose one, else the last iteration run).
+    """
+
+    state_dict: dict[str, torch.Tensor]
+    prior: dict[str, Any]
+    output_scale: float
+    iteration: int
+
+    def __repr__(self) -> str:
+        n = sum(int(t.numel()) for t in self.state_dict.values())
+        return (
+            f"NetworkState(prior={self.prior.get('preset', self.prior.get('name'))!r}, tensors={len(self.state_dict)}, "
+            f"values={n}, output_scale={self.output_scale:.4g}, iteration={self.iteration})"
+        )
 
 
 @dataclass
@@ -66,6 +100,10 @@ class Result:
         With ``K > 1`` averaged fits: the per-pixel RMS deviation of the fits' images from
         their mean (1/K normalisation, data units) — where the fits disagree; an indicator,
         not a calibrated error bar. ``None`` for one fit.
+    weights : NetworkState or None
+        The network at ``chosen_iteration`` (the deciding rule's choice; the last iteration
+        when no rule chose), for a warm start ``reconstruct(..., init=result)``; written to
+        a result file by ``save_result(..., weights=True)``. With ``fits > 1``: the first fit's.
     """
 
     image: torch.Tensor
@@ -88,6 +126,7 @@ class Result:
     image_psnr: float | None = None
     members: list[Result] = field(default_factory=list)
     spread: torch.Tensor | None = None
+    weights: NetworkState | None = field(default=None, repr=False)
 
     def psnr_at(self, iteration: int, variable: str = "psnr") -> float:
         """PSNR recorded at ``iteration`` (needs a truth)."""

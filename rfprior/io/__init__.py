@@ -16,7 +16,7 @@ from .errors import FormatError
 from .fresnel import read_fresnel
 from .measurements import FORMAT_VERSION, load, operator_from, save_dataset, save_measurements
 from .modalities import MODALITIES, build_operator
-from .results import RESULT_FORMAT, load_result, save_result
+from .results import RESULT_FORMAT, load_result, load_weights, save_result
 from .summary import describe
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "describe",
     "load",
     "load_result",
+    "load_weights",
     "operator_from",
     "read_fresnel",
     "save_dataset",

@@ -15,6 +15,9 @@ Layout::
            seed, interrupted (0/1), stop_reason, [sigma], scale, backtracks,
            [oracle_iteration, oracle_psnr, image_psnr], settings / choices / rule_summaries /
            history_attrs (JSON strings), source (measurement file path), [modality]
+    group network_state (only with ``save_result(..., weights=True)``): one variable per
+    entry of the prior's state_dict (attribute ``torch_dtype``); attrs ``keys``, ``prior``
+    (JSON), ``output_scale``, ``iteration`` — a warm start for ``reconstruct(..., init=file)``
 """
 
 from __future__ import annotations
@@ -34,12 +37,14 @@ from .hdf5 import open_hdf5, read_attr
 from .measurements import load
 from .modalities import IMAGE_DIMS
 
-__all__ = ["save_result", "load_result", "RESULT_FORMAT"]
+__all__ = ["save_result", "load_result", "load_weights", "RESULT_FORMAT", "WEIGHTS_GROUP"]
 
 #: The result-file format version.
 RESULT_FORMAT = 1
 _IMAGES = ("image", "final_image", "backprojection", "oracle_image", "spread")
 _JSON_ATTRS = ("settings", "choices", "rule_summaries", "history_attrs")
+#: The NetCDF group that holds a result's network state.
+WEIGHTS_GROUP = "network_state"
 _COMPLEX_LAYOUT = "complex variables carry a trailing dimension 'ri' of length 2: (real, imag)"
 
 
@@ -157,6 +162,7 @@ def save_result(
     backprojection: Any = None,
     source: Any = None,
     force: bool = False,
+    weights: bool = False,
 ) -> Path:
     """Write a reconstruction result atomically as NetCDF4/HDF5 (``.nc``).
 
@@ -168,6 +174,10 @@ def save_result(
     source : the measurement file's path or its loaded Dataset; the path is recorded
         and, when the file is readable, the image coordinates and modality too
     force : replace an existing file
+    weights : also store the network at the chosen iteration (``result.weights``, a
+        :class:`~rfprior.result.NetworkState`) in the group ``network_state``, so that
+        ``reconstruct(..., init=path)`` / ``rfprior reconstruct --init path`` can warm-start
+        from the file. Costs the prior's size (e.g. ≈ 0.4 MB for ``dip_small``).
 
     Raises
     ------
@@ -175,11 +185,94 @@ def save_result(
         ``path`` exists and ``force`` is false.
     TypeError
         ``result`` lacks a Result attribute or its settings are not JSON-serialisable.
+    ValueError
+        ``weights=True`` but the result carries no network state.
     """
     ds = result_dataset(result, backprojection=backprojection, source=source)
+    wds = None
+    if weights:
+        state = getattr(result, "weights", None)
+        if state is None:
+            raise ValueError("weights=True: result.weights is None (the result carries no network state)")
+        wds = _weights_dataset(state)
     with atomic_path(path, force=force) as tmp:
         ds.to_netcdf(tmp, engine="h5netcdf")
+        if wds is not None:
+            wds.to_netcdf(tmp, mode="a", group=WEIGHTS_GROUP, engine="h5netcdf")
     return Path(path)
+
+
+def _weights_dataset(state: Any) -> xr.Dataset:
+    """A NetworkState as a Dataset: variables ``v0, v1, …`` (state_dict order), their keys in ``attrs``."""
+    variables = {}
+    keys = []
+    for j, (key, tensor) in enumerate(state.state_dict.items()):
+        t = tensor.detach().cpu()
+        torch_dtype = str(t.dtype).replace("torch.", "")
+        if t.dtype.is_floating_point and t.element_size() < 4:  # float16/bfloat16: numpy/NetCDF-safe as float32
+            t = t.float()
+        arr = t.numpy()
+        if arr.dtype == np.bool_:
+            arr = arr.astype(np.int8)
+        variables[f"v{j}"] = xr.Variable(
+            tuple(f"v{j}_{i}" for i in range(arr.ndim)), arr, attrs={"key": key, "torch_dtype": torch_dtype}
+        )
+        keys.append(key)
+    return xr.Dataset(
+        variables,
+        attrs={
+            "keys": _to_json(keys, "result.weights keys"),
+            "prior": _to_json(state.prior, "result.weights.prior"),
+            "output_scale": float(state.output_scale),
+            "iteration": int(state.iteration),
+        },
+    )
+
+
+def load_weights(path: str | os.PathLike[str]) -> Any:
+    """Read the network state stored by ``save_result(..., weights=True)``.
+
+    Returns
+    -------
+    rfprior.result.NetworkState
+        CPU tensors in their original dtypes; ``reconstruct(..., init=state)`` starts from it.
+
+    Raises
+    ------
+    FormatError
+        Not a result file, or it holds no (or a malformed) ``network_state`` group.
+    """
+    import torch
+
+    from ..result import NetworkState
+
+    p = Path(path)
+    chk = Checker(p)
+    with open_hdf5(p) as f:
+        fmt = read_attr(f, "rfprior_result_format")
+        has = WEIGHTS_GROUP in f
+    if fmt is None:
+        raise chk.fail("@rfprior_result_format", MISSING, f"{RESULT_FORMAT} (an rfprior result file)")
+    if not has:
+        raise chk.fail(WEIGHTS_GROUP, MISSING, "network weights (write the result with save_result(..., weights=True))")
+    try:
+        with xr.open_dataset(p, group=WEIGHTS_GROUP, engine="h5netcdf") as raw:
+            ds = raw.load()
+        keys = json.loads(ds.attrs["keys"])
+        prior = json.loads(ds.attrs["prior"])
+        output_scale = float(ds.attrs["output_scale"])
+        iteration = int(ds.attrs["iteration"])
+        state = {}
+        for j, key in enumerate(keys):
+            v = ds[f"v{j}"]
+            dtype = getattr(torch, str(v.attrs["torch_dtype"]))
+            state[key] = torch.from_numpy(np.array(v.values)).to(dtype)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        found = f"a malformed group ({type(exc).__name__}: {exc})"
+        raise chk.fail(WEIGHTS_GROUP, found, "weights written by rfprior") from None
+    if not (math.isfinite(output_scale) and output_scale > 0):
+        raise chk.fail(f"{WEIGHTS_GROUP}@output_scale", repr(output_scale), "a positive finite number")
+    return NetworkState(state_dict=state, prior=prior, output_scale=output_scale, iteration=iteration)
 
 
 def load_result(path: str | os.PathLike[str]) -> xr.Dataset:

@@ -9,6 +9,7 @@
 
 from .geometry import GEOMETRY_PARAMETERS, default_geometry
 from .phantoms import complex_phantom, dielectric_phantom, mimo_scene, smooth_phase
+from .sequence import moving_scene, simulate_sequence
 from .simulate import default_scene, noise_sigma_for_snr, simulate
 
 __all__ = [
@@ -18,7 +19,9 @@ __all__ = [
     "default_scene",
     "dielectric_phantom",
     "mimo_scene",
+    "moving_scene",
     "noise_sigma_for_snr",
     "simulate",
+    "simulate_sequence",
     "smooth_phase",
 ]
