@@ -190,14 +190,16 @@ def run_case(case: dict[str, Any], variants: tuple[str, ...] = (), iterations: i
             best = (p, x0, f)
     secs["tv_oracle"] = time.perf_counter() - t
     images["tv_oracle"], info["tv_oracle_factor"] = best[1], best[2]
-    runs: dict[str, tuple[str | None, Any]] = {"prior": ("auto", "auto")}
-    for v in variants:
-        runs[f"prior_{v}"] = (None, 0.0) if v == "plain" else ("tv", float(v[2:]) * tv.parameter)
-    for name, (pen, weight) in runs.items():
+    runs: dict[str, tuple[str | None, Any, int]] = {"prior": ("auto", "auto", 1)}
+    for v in variants:  # "plain", "tv0.25", optionally "x2" for the mean of two seeded fits
+        spec, _, k = v.partition("x")
+        fits = int(k) if k else 1
+        runs[f"prior_{v}"] = (None, 0.0, fits) if spec == "plain" else ("tv", float(spec[2:]) * tv.parameter, fits)
+    for name, (pen, weight, fits) in runs.items():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             res, secs[name] = _timed(
-                lambda pen=pen, weight=weight: rfprior.reconstruct(
+                lambda pen=pen, weight=weight, fits=fits: rfprior.reconstruct(
                     y,
                     op,
                     stop=[rfprior.Discrepancy(), rfprior.RunningAverage()],
@@ -206,6 +208,7 @@ def run_case(case: dict[str, Any], variants: tuple[str, ...] = (), iterations: i
                     penalty=pen,
                     penalty_weight=weight,
                     iterations=iterations,
+                    fits=fits,
                 )
             )
         images[name] = res.image

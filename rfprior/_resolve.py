@@ -38,7 +38,7 @@ DEFAULT_PRIORS: dict[str, str] = {"MIMORadar": "dip_small"}
 #: The default image penalty per forward model (operator class name; restricted operators use
 #: their parent's), chosen on benchmarks/quality.py: DIP + TV with λ = a fraction of the
 #: TV-discrepancy λ (rfprior.penalty). Unlisted forward models: no penalty.
-DEFAULT_PENALTIES: dict[str, str | None] = {"PartialFourier": "tv"}
+DEFAULT_PENALTIES: dict[str, str | None] = {"PartialFourier": "tv", "DiffractionTomography": "tv", "MIMORadar": "tv"}
 
 
 def default_penalty(op: Any = None) -> str | None:
@@ -55,7 +55,8 @@ def default_prior(op: Any = None) -> str:
     """
     from .engine import DEFAULTS
 
-    name = type(op).__name__ if op is not None else None
+    base = getattr(op, "op", op) if type(op).__name__ == "RestrictedOperator" else op  # measured subsets too
+    name = type(base).__name__ if base is not None else None
     if name in DEFAULT_PRIORS:
         return DEFAULT_PRIORS[name]
     base = DEFAULTS["prior"]

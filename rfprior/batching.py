@@ -53,6 +53,8 @@ OPTIONS = (
     "backtrack_db",
     "max_backtracks",
     "fits",
+    "penalty",
+    "penalty_weight",
 )
 #: seconds to wait for running fits to save their interrupted results after Ctrl-C
 DRAIN_SECONDS = 120.0

@@ -165,7 +165,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--device", default=None)
     s.add_argument("--force", action="store_true")
-    _add_batch_parser(sub)
+    _add_batch_parser(sub, common, priors)
     return p
 
 
@@ -421,9 +421,12 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------- batch (Dask)
-def _add_batch_parser(sub: argparse._SubParsersAction) -> None:
+def _add_batch_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser, priors: str) -> None:
+    from .workflows import RULES
+
     s = sub.add_parser(
         "batch",
+        parents=[common],
         help="reconstruct many files on a Dask cluster (needs: pip install 'rfprior[batch]')",
         description="Reconstruct every INPUT into OUTDIR/<stem>.nc on a Dask cluster and write OUTDIR/summary.csv "
         "and summary.nc. Exit status: 0 all succeeded (or were up to date), 1 some failed (the summary says which), "
@@ -436,9 +439,15 @@ def _add_batch_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--threads", type=int, default=None, help="torch threads per fit (default: cores / workers)")
     s.add_argument("--warm-start", action="store_true", help="inputs are frames in order: start each from the last")
     s.add_argument("--force", action="store_true", help="recompute inputs whose result is up to date")
-    s.add_argument("--prior", default=None, help="dip | deep_decoder | controlled | complex")
-    s.add_argument("--loss", default="mse", choices=("mse", "dsp"))
-    s.add_argument("--stop", default="discrepancy", help="discrepancy | holdout | fixed | wmv | sharpness")
+    s.add_argument("--prior", default=None, help=f"{priors} (default auto: the modality's default prior)")
+    s.add_argument("--loss", default="mse", choices=LOSSES, help=f"data term: {_choices(LOSSES)} (default mse)")
+    s.add_argument("--stop", default="discrepancy", help=f"stopping rule: {_choices(RULES)} (default discrepancy)")
+    s.add_argument(
+        "--penalty",
+        default="auto",
+        choices=PENALTY_CHOICES,
+        help=f"image penalty added to the fit: {_choices(PENALTY_CHOICES)} (default auto: the modality's default)",
+    )
     s.add_argument("--no-average", action="store_true", help="return the raw iterate, not the running average")
     s.add_argument("--iterations", type=int, default=None, help="iteration budget")
     s.add_argument("--lr", type=float, default=None, help="Adam step size")
@@ -474,6 +483,7 @@ def _batch(args: argparse.Namespace) -> int:
         "device": args.worker_device,
         "seed": args.seed,
         "fits": args.fits,
+        "penalty": _penalty(args),
     }
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:

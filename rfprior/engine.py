@@ -37,7 +37,7 @@ from operators import LinearOperator
 from ._ensemble import fit_ensemble
 from ._loop import IterationState, Run
 from ._resolve import default_penalty, resolve_loss, resolve_prior
-from .penalty import Penalty, resolve_penalty
+from .penalty import PENALTIES, Penalty, resolve_penalty
 from .result import NetworkState, Result
 from .stopping.base import FitContext, FixedIterations, StoppingRule
 
@@ -141,12 +141,17 @@ def reconstruct(
     if isinstance(fits, bool) or not hasattr(type(fits), "__index__") or operator.index(fits) < 1:
         raise ValueError(f"fits must be an integer ≥ 1, got {fits!r}")
     fits = operator.index(fits)  # also numpy integers
-    pen = _resolve_penalty(penalty, penalty_weight, op, y, sigma, device)
+    if penalty == "auto":
+        penalty = default_penalty(op)
+    if penalty is not None and penalty not in PENALTIES:
+        raise ValueError(f"penalty must be one of {PENALTIES}, 'auto' or None, got {penalty!r}")
+    pen = None if penalty is None else (penalty, penalty_weight)
     warm = _resolve_init(init)
     if warm is not None and fits > 1:
         raise ValueError("init: a warm start is not supported with fits > 1 (every fit would start alike); use fits=1")
     kwargs: dict[str, Any] = dict(
         penalty=pen,
+        penalty_cache={},  # the auto weight is solved once per call (per hold-out split), whatever the fits
         prior=prior,
         prior_kwargs=prior_kwargs,
         loss=loss,
@@ -221,7 +226,8 @@ def _fit_one(
     resume: str | Path | None = None,
     fit: int = 0,
     desc: str = "rfprior",
-    penalty: Penalty | None = None,
+    penalty: tuple[str, float | str] | None = None,
+    penalty_cache: dict[Any, Penalty] | None = None,
     init: NetworkState | None = None,
 ) -> Result:
     """One fit (:func:`reconstruct` with ``fits=1``; its defaults are ``reconstruct``'s).
@@ -277,6 +283,16 @@ def _fit_one(
                 raise ValueError("only one hold-out rule may split the measurements")
             fit_index = idx
     ctx.fit_index = fit_index
+    # the penalty's auto weight sees only the measurements the network is fitted to (a hold-out split stays unseen)
+    pen = None
+    if penalty is not None:
+        cache = {} if penalty_cache is None else penalty_cache
+        key = None if fit_index is None else fit_index.cpu().numpy().tobytes()
+        if key not in cache:
+            sub_op = op if fit_index is None else op.restrict(fit_index)
+            sub_y = y if fit_index is None else y.reshape(-1)[fit_index.to(dev)]
+            cache[key] = resolve_penalty(penalty[0], penalty[1], sub_op, sub_y, sigma)
+        pen = cache[key]
     monitors = [r.start(ctx) for r in rules]
     # Fit with the operator normalised to ‖A‖ = 1: physical units can make ‖A‖ ~ 1e-13
     # (diffraction tomography), where Adam's ε would swamp the gradients. Images and
@@ -302,7 +318,7 @@ def _fit_one(
         "sigma": sigma,
         "device": str(dev),
         "dtype": str(op.dtype).replace("torch.", ""),
-        "penalty": None if penalty is None else penalty.settings,
+        "penalty": None if pen is None else pen.settings,
     }
     if init is not None:
         # the previous fit's output scale: the first iterate is its image, in data units
@@ -329,7 +345,7 @@ def _fit_one(
         op_norm=op_norm,
         fit=fit,
         desc=desc,
-        penalty=None if penalty is None else penalty.in_fit_units(scale, op_norm),
+        penalty=None if pen is None else pen.in_fit_units(scale, op_norm, y_fit),
     )
     if resume is not None:
         _resume(run, Path(resume), settings)
@@ -363,6 +379,7 @@ def _fit_one(
         fit=fit,
         desc=desc,
         penalty=penalty,
+        penalty_cache=penalty_cache,
         init=init,
     )
 
@@ -437,33 +454,6 @@ def _refit(held: Result, rule: StoppingRule, ema_rule: StoppingRule | None, **kw
     res.settings = {**res.settings, "stop": held.settings["stop"], "refit_iterations": t_star + 1}
     res.stop_reason = f"{held.stop_reason}; refit on all measurements for {t_star + 1} iterations"
     return res
-
-
-def _resolve_penalty(
-    penalty: str | None,
-    weight: float | str,
-    op: LinearOperator,
-    y: torch.Tensor,
-    sigma: float | None,
-    device: torch.device | str | None,
-) -> Penalty | None:
-    """``penalty="auto"`` → the forward model's default; resolved once for every fit of a call."""
-    if penalty == "auto":
-        penalty = default_penalty(op)
-    if penalty is None:
-        return None
-    if not isinstance(y, torch.Tensor):
-        raise TypeError(f"y must be a torch.Tensor, got {type(y).__name__}")
-    if tuple(y.shape) != op.out_shape:
-        raise ValueError(f"y must have the operator's out_shape {op.out_shape}, got {tuple(y.shape)}")
-    if sigma is not None and not (sigma > 0 and math.isfinite(sigma)):
-        raise ValueError(f"sigma must be a positive finite number, got {sigma}")
-    dev = torch.device(device) if device is not None else op.device
-    op = op.to(device=dev)
-    y = y.to(device=dev, dtype=op.dtype)
-    if not bool(torch.isfinite(torch.view_as_real(y)).all()):
-        raise ValueError("y contains NaN or Inf")
-    return resolve_penalty(penalty, weight, op, y, sigma)
 
 
 def _autoscale(net: torch.nn.Module, y: torch.Tensor, op: LinearOperator) -> float:

@@ -44,7 +44,7 @@ PENALTIES = ("tv",)
 
 #: ``weight="auto"``: the fraction of the TV-discrepancy λ used, by forward model (operator class
 #: name; restricted operators use their parent's); others use :data:`AUTO_FACTOR_OTHER`.
-AUTO_FACTOR: dict[str, float] = {"PartialFourier": 0.25}
+AUTO_FACTOR: dict[str, float] = {"PartialFourier": 0.25, "DiffractionTomography": 0.25, "MIMORadar": 0.5}
 AUTO_FACTOR_OTHER = 0.5
 
 
@@ -74,24 +74,24 @@ class Penalty:
     weight: float
     settings: dict[str, Any]
 
-    def in_fit_units(self, scale: float, op_norm: float) -> _FitPenalty:
+    def in_fit_units(self, scale: float, op_norm: float, y: torch.Tensor) -> _FitPenalty:
         """The same term for the fit's variables ``u = s ‖A‖ x`` (data × ``s``, operator / ``‖A‖``).
 
-        ``s² (½‖Ax − y‖² + λ TV(x)) = ½‖(A/‖A‖) u − s y‖² + (λ s / ‖A‖) TV(u)``.
+        ``s² (½‖Ax − y‖² + λ TV(x)) = ½‖(A/‖A‖) u − s y‖² + (λ s / ‖A‖) TV(u)``. The norm's
+        smoothing ε is tied to the data (``(10⁻⁶ · s‖y‖/√M)²``, M measurements), so a resumed run
+        computes the same term as an uninterrupted one.
         """
-        return _FitPenalty(self.weight * scale / op_norm)
+        level = scale * float(torch.linalg.vector_norm(y)) / max(1.0, float(y.numel())) ** 0.5
+        return _FitPenalty(self.weight * scale / op_norm, max((1e-6 * level) ** 2, 1e-30))
 
 
 class _FitPenalty:
-    """``w · TV(u)`` on the fit's output; the smoothing ε follows the output's scale (set on first call)."""
+    """``w · TV(u)`` on the fit's output ``u`` (fit units), with the norm smoothed by ``eps``."""
 
-    def __init__(self, weight: float) -> None:
-        self.weight = weight
-        self.eps: float | None = None
+    def __init__(self, weight: float, eps: float) -> None:
+        self.weight, self.eps = weight, eps
 
     def __call__(self, u: torch.Tensor) -> torch.Tensor:
-        if self.eps is None:
-            self.eps = max(1e-12 * float(u.detach().abs().square().mean()), 1e-30)
         return self.weight * total_variation(u, self.eps)
 
 
@@ -119,8 +119,10 @@ def resolve_penalty(
         from .noise import estimate_sigma
 
         how = "given"
-        if sigma is None:
+        if sigma is None or not sigma > 0:  # unknown, or noiseless data (σ = 0 leaves λ undefined)
             sigma, how = estimate_sigma(op, y)
+        if not sigma > 0:  # noise-free data: the discrepancy λ is 0, so is the penalty
+            return Penalty(penalty, 0.0, {"name": penalty, "weight": 0.0, "weight_rule": "σ̂ = 0: noise-free data"})
         choice = tv_discrepancy(op, y, sigma=sigma, iters=100)
         factor = auto_factor(op)
         lam = factor * choice.parameter

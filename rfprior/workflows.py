@@ -133,8 +133,10 @@ def classical_baselines(
     """
     from .noise import estimate_sigma
 
-    if sigma is None:
+    if sigma is None or not sigma > 0:  # unknown, or noiseless (σ = 0 leaves the principle undefined)
         sigma, _ = estimate_sigma(op, y)
+    if not sigma > 0:  # noise-free data: fit to a millionth of the data's level
+        sigma = 1e-6 * float(torch.linalg.vector_norm(y)) / max(1, y.numel()) ** 0.5
     basis = l1_basis or ("pixels" if _is_radar(op) else "haar")
     out: dict[str, tuple[torch.Tensor, float]] = {}
     t = time.perf_counter()

@@ -258,8 +258,10 @@ def test_compare_with_truth_prints_psnr_for_every_method(capsys, files, tmp_path
     rows = _table(out)
     names = list(rows)
     assert names[0] == "backprojection"
-    assert names[1].startswith("CGLS") and names[2].startswith("TV")
-    assert names[3] == "deep_decoder + discrepancy"
+    # the fair baselines, each labelled with its discrepancy-principle parameter, then the prior
+    assert names[1].startswith("CGLS (discrepancy") and names[2].startswith("TV (discrepancy")
+    assert names[3].startswith("ℓ1 pixels (discrepancy")  # radar: sparsity in pixels
+    assert names[4].startswith("deep_decoder") and names[4].endswith("+ discrepancy") and len(names) == 5
     for name, cols in rows.items():
         assert math.isfinite(float(cols[2])), f"{name}: PSNR column {cols}"
     # the backprojection's PSNR, recomputed independently
@@ -279,7 +281,7 @@ def test_compare_without_truth_prints_data_fit_instead_of_psnr(capsys, files):
     assert "PSNR" not in out and "SSIM" not in header
     assert "misfit" in header
     rows = _table(out)
-    assert next(iter(rows)) == "backprojection" and len(rows) == 4
+    assert next(iter(rows)) == "backprojection" and len(rows) == 5
     op, y = operator_from(load(files["no_truth"]))
     bp = backproject(op, y, normalize=True)
     misfit = 0.5 * float(torch.linalg.vector_norm(op.forward(bp) - y) ** 2)
@@ -568,4 +570,4 @@ def test_compare_labels_the_mean_of_several_fits(capsys, files):
         capsys, "compare", files["partial_fourier"], "--priors", "deep_decoder", "--iterations", "3", "--fits", "2"
     )
     assert code == 0
-    assert "deep_decoder + discrepancy (mean of 2 fits)" in out
+    assert "deep_decoder + TV + discrepancy (mean of 2 fits)" in out  # partial Fourier: DIP + TV by default

@@ -29,6 +29,7 @@ def _run(op, y, **kw):
     kw.setdefault("prior_kwargs", SMALL_DD)
     kw.setdefault("progress", False)
     kw.setdefault("iterations", 40)
+    kw.setdefault("penalty", None)  # the ensemble's mechanics on the plain data fit (the premises below need it)
     return rfprior.reconstruct(y, op, **kw)
 
 
