@@ -25,6 +25,15 @@ TARGET = ROOT / "docs" / "validation.md"
 #: Known summaries, in reading order: stem → (section title, command that regenerates it).
 #: A summary not listed here still appears, after these, under its own first heading.
 SECTIONS: dict[str, tuple[str, str]] = {
+    "quality_check": (
+        "Quality against fair baselines: held-out scenes (64²)",
+        "python -m benchmarks.quality --tier check",
+    ),
+    "quality_tune": (
+        "Quality against fair baselines: tuning scenes (the defaults were chosen here)",
+        "python -m benchmarks.quality --tier tune --variants tv0.25,tv0.5",
+    ),
+    "quality_size128": ("Quality and time to result at 128²", "python -m benchmarks.quality --tier size128"),
     "engine": ("Engine: per-iteration cost and time to result", "python -m benchmarks.engine"),
     "deepinv_peer": ("deepinv as a peer", "python -m benchmarks.deepinv_peer (separate venv with deepinv)"),
     "stopping": ("Stopping rules (48², 1500 iterations)", "python -m benchmarks.stopping"),
