@@ -33,6 +33,10 @@ SECTIONS: dict[str, tuple[str, str]] = {
         "Quality against fair baselines: tuning scenes (the defaults were chosen here)",
         "python -m benchmarks.quality --tier tune --variants tv0.25,tv0.5",
     ),
+    "quality_tune_radar_variants": (
+        "Quality: radar variants on one tuning scene (two fits, a larger λ)",
+        "python -m benchmarks.quality --tier tune --modalities mimo --variants tv0.5,tv0.5x2,tv1 --part 4/4",
+    ),
     "quality_size128": ("Quality and time to result at 128²", "python -m benchmarks.quality --tier size128"),
     "engine": ("Engine: per-iteration cost and time to result", "python -m benchmarks.engine"),
     "deepinv_peer": ("deepinv as a peer", "python -m benchmarks.deepinv_peer (separate venv with deepinv)"),
