@@ -252,7 +252,7 @@ def test_default_prior_depends_on_the_forward_model():
     # prior=None and prior="auto" both resolve to it, and the settings say which preset ran
     y = mimo(torch.ones(mimo.in_shape, dtype=mimo.dtype))
     for p in (None, "auto"):
-        res = rfprior.reconstruct(y, mimo, prior=p, iterations=2, progress=False)
+        res = rfprior.reconstruct(y, mimo, prior=p, iterations=2, progress=False, penalty=None)
         assert res.settings["prior"]["name"] == "dip" and res.settings["prior"]["preset"] == "dip_small"
 
 
