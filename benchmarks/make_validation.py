@@ -95,9 +95,9 @@ def _demote(markdown: str, levels: int = 2) -> str:
 
 
 def _figures(stems: list[str]) -> dict[str, list[str]]:
-    """Each figure ``<stem>_<what>.pdf`` (or .png) under the longest summary stem it starts with."""
+    """Each figure ``<stem>_<what>.pdf`` under the longest summary stem it starts with (PNGs are not kept in git)."""
     figs: dict[str, list[str]] = {s: [] for s in stems}
-    for path in sorted(RESULTS.glob("*.p[dn][fg]")):
+    for path in sorted(RESULTS.glob("*.pdf")):
         owners = [s for s in stems if path.stem.startswith(s + "_")]
         if owners:
             figs[max(owners, key=len)].append(path.name)

@@ -316,8 +316,8 @@ def figure(rows: list[dict[str, Any]], path: Path) -> None:
     ax.set_ylabel("prior − best classical [dB]")
     ax.set_title("default prior vs best non-oracle classical (colour: SNR 10→30 dB)")
     fig.tight_layout()
-    fig.savefig(path.with_suffix(".pdf"))
-    fig.savefig(path.with_suffix(".png"), dpi=110)
+    fig.savefig(path.with_name(path.name + "_figure.pdf"))
+    fig.savefig(path.with_name(path.name + "_figure.png"), dpi=110)  # for a quick look; not kept in git
     plt.close(fig)
 
 

@@ -95,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     # fair baselines: filtered backpropagation, and CGLS / TV / ℓ1 with their parameter by the
     # discrepancy principle (σ estimated from the evanescent band, as the prior's rule does)
     images = {name: img for name, (img, _) in classical_baselines(op, y, cg_iters=cg_iters, tv_iters=tv_iters).items()}
-    images[f"Deep Decoder (it {res.chosen_iteration})"] = res.image
+    tv = " + TV" if res.settings["penalty"] else ""
+    images[f"Deep Decoder{tv} (it {res.chosen_iteration})"] = res.image
     if args.odtbrain:
         ref = _odtbrain(op, y)
         if ref is not None:

@@ -45,7 +45,7 @@ def test_summary_names_every_method_and_the_comparison(row, tmp_path):
         assert f"| {m} " in md or f" {m} |" in md
     assert "prior − best classical" in md
     quality.figure([row], tmp_path / "q")
-    assert (tmp_path / "q.png").stat().st_size > 0
+    assert (tmp_path / "q_figure.pdf").stat().st_size > 0
 
 
 @pytest.mark.parametrize("family", ["natural", "blobs", "silhouette"])
