@@ -61,8 +61,8 @@ def total_variation(x: torch.Tensor, eps: float = 0.0) -> torch.Tensor:
     """
     dy = torch.diff(x, dim=-2)
     dx = torch.diff(x, dim=-1)
-    sq = torch.zeros(x.shape, dtype=x.real.dtype, device=x.device)
-    sq = sq + torch.nn.functional.pad(dy.abs() ** 2, (0, 0, 0, 1)) + torch.nn.functional.pad(dx.abs() ** 2, (0, 1))
+    # forward differences with a Neumann boundary: the last row / column has no difference (padded with 0)
+    sq = torch.nn.functional.pad(dy.abs() ** 2, (0, 0, 0, 1)) + torch.nn.functional.pad(dx.abs() ** 2, (0, 1))
     return torch.sqrt(sq + eps).sum()
 
 
