@@ -78,12 +78,15 @@ def cg_least_squares(
     tol: float = 1e-10,
     x0: torch.Tensor | None = None,
     callback: Callable[[int, torch.Tensor], None] | None = None,
+    stop_misfit: float | None = None,
 ) -> torch.Tensor:
     """CGLS: minimise ``½‖A x − y‖² + ½ damping ‖x‖²`` over complex ``x``.
 
-    Stops after ``iters`` iterations or when the normal-equation residual norm
-    falls below ``tol`` times its initial value. ``callback(k, x)`` is called after
-    every iteration.
+    Stops after ``iters`` iterations, when the normal-equation residual norm falls
+    below ``tol`` times its initial value, or — with ``stop_misfit`` — at the first
+    iterate whose data misfit ``½‖y − A x‖²`` (CGLS's own residual recursion) is at or
+    below it (early stopping, as in :func:`cgls_discrepancy`). ``callback(k, x)`` is
+    called after every iteration.
     """
     if damping < 0:
         raise ValueError(f"cg_least_squares: damping must be ≥ 0, got {damping}")
@@ -98,6 +101,8 @@ def cg_least_squares(
     gamma = _sqnorm(s)
     gamma0 = gamma
     for k in range(iters):
+        if stop_misfit is not None and 0.5 * _sqnorm(r) <= stop_misfit:
+            break
         if float(gamma) <= (tol**2) * float(gamma0) or float(gamma) == 0.0:
             break
         q = op.forward(p)
@@ -134,31 +139,22 @@ def cgls_discrepancy(
             f"cgls_discrepancy: y must have the shape {op.out_shape} (one measurement), got {tuple(y.shape)}"
         )
     target = discrepancy_target(op.size_out, sigma, tau)
-    state = {"k": 0, "x": torch.zeros(op.in_shape, dtype=op.dtype, device=op.device), "misfit": 0.5 * _sqnorm(y)}
+    steps = [0]
 
-    class _ReachedError(Exception):
-        pass
+    def count(k: int, x: torch.Tensor) -> None:
+        steps[0] = k + 1
 
-    def check(k: int, x: torch.Tensor) -> None:
-        mis = 0.5 * _sqnorm(op.forward(x) - y)
-        state.update(k=k + 1, x=x, misfit=mis)
-        if mis <= target:
-            raise _ReachedError
-
-    if state["misfit"] > target:
-        try:
-            cg_least_squares(op, y, iters=max_iters, tol=0.0, callback=check)
-        except _ReachedError:
-            pass
-    reached = state["misfit"] <= target
+    x = cg_least_squares(op, y, iters=max_iters, tol=0.0, callback=count, stop_misfit=target)
+    misfit = 0.5 * _sqnorm(op.forward(x) - y)
+    reached = misfit <= target
     if not reached:
         warnings.warn(
-            f"cgls_discrepancy: misfit {state['misfit']:.4g} still above τMσ² = {target:.4g} after {state['k']} "
+            f"cgls_discrepancy: misfit {misfit:.4g} still above τMσ² = {target:.4g} after {steps[0]} "
             "iterations; returning the last iterate",
             UserWarning,
             stacklevel=2,
         )
-    return DiscrepancyChoice(state["x"], float(state["k"]), state["misfit"], target, reached, int(state["k"]))
+    return DiscrepancyChoice(x, float(steps[0]), misfit, target, reached, steps[0])
 
 
 def _sqnorm(t: torch.Tensor) -> float:

@@ -41,10 +41,16 @@ DEFAULT_PRIORS: dict[str, str] = {"MIMORadar": "dip_small"}
 DEFAULT_PENALTIES: dict[str, str | None] = {"PartialFourier": "tv", "DiffractionTomography": "tv", "MIMORadar": "tv"}
 
 
+def forward_model(op: Any) -> Any:
+    """The operator whose type names the forward model: a restricted operator's parent (measured subsets)."""
+    from operators import RestrictedOperator
+
+    return op.op if isinstance(op, RestrictedOperator) else op
+
+
 def default_penalty(op: Any = None) -> str | None:
     """The image penalty :func:`rfprior.reconstruct` adds by default for forward model ``op`` (or ``None``)."""
-    base = getattr(op, "op", op) if type(op).__name__ == "RestrictedOperator" else op
-    return DEFAULT_PENALTIES.get(type(base).__name__)
+    return DEFAULT_PENALTIES.get(type(forward_model(op)).__name__)
 
 
 def default_prior(op: Any = None) -> str:
@@ -55,8 +61,7 @@ def default_prior(op: Any = None) -> str:
     """
     from .engine import DEFAULTS
 
-    base = getattr(op, "op", op) if type(op).__name__ == "RestrictedOperator" else op  # measured subsets too
-    name = type(base).__name__ if base is not None else None
+    name = type(forward_model(op)).__name__ if op is not None else None
     if name in DEFAULT_PRIORS:
         return DEFAULT_PRIORS[name]
     base = DEFAULTS["prior"]

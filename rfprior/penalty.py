@@ -27,7 +27,9 @@ from typing import Any
 
 import torch
 
-from operators import LinearOperator, RestrictedOperator, tv_discrepancy
+from operators import LinearOperator, tv_discrepancy
+
+from ._resolve import forward_model
 
 __all__ = [
     "AUTO_FACTOR",
@@ -50,8 +52,7 @@ AUTO_FACTOR_OTHER = 0.5
 
 def auto_factor(op: LinearOperator) -> float:
     """The fraction of the TV-discrepancy λ that ``penalty_weight="auto"`` uses for ``op``."""
-    base = op.op if isinstance(op, RestrictedOperator) else op
-    return AUTO_FACTOR.get(type(base).__name__, AUTO_FACTOR_OTHER)
+    return AUTO_FACTOR.get(type(forward_model(op)).__name__, AUTO_FACTOR_OTHER)
 
 
 def total_variation(x: torch.Tensor, eps: float = 0.0) -> torch.Tensor:

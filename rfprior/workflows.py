@@ -23,7 +23,6 @@ from operators import (
     LinearOperator,
     MIMORadar,
     PartialFourier,
-    RestrictedOperator,
     backproject,
     cgls_discrepancy,
     filtered_backpropagation_op,
@@ -31,7 +30,7 @@ from operators import (
     tv_discrepancy,
 )
 
-from ._resolve import default_prior
+from ._resolve import default_prior, forward_model
 from .engine import reconstruct
 from .io.bundled import bundled_dir
 from .metrics import psnr, ssim
@@ -155,8 +154,7 @@ def classical_baselines(
 
 
 def _is_radar(op: LinearOperator) -> bool:
-    base = op.op if isinstance(op, RestrictedOperator) else op
-    return isinstance(base, MIMORadar)
+    return isinstance(forward_model(op), MIMORadar)
 
 
 def compare(
