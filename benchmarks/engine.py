@@ -15,7 +15,7 @@ Run: ``python -m benchmarks.engine [--quick]``. Prints markdown tables and write
      estimate, autoscale — reported apart); *bookkeeping + stopping* = total − network −
      operator − loss.
 
-2. **Time-to-result at 128²** of the defaults (``rfprior.DEFAULTS``; discrepancy stop with σ
+2. **Time-to-result at 128²** of the defaults (``rfprior.defaults.FIT``; discrepancy stop with σ
    estimated, running average) on partial Fourier and MIMO, with PSNR against the
    backprojection / zero filling and TV baselines.
 
@@ -35,7 +35,7 @@ import torch
 
 import rfprior
 from benchmarks._common import machine, md_table, median_time, simulate_case, write_outputs
-from rfprior._resolve import resolve_prior
+from rfprior.fit.resolve import resolve_prior
 from rfprior.metrics import psnr
 from rfprior.workflows import classical_baselines
 
@@ -128,7 +128,7 @@ def _time_to_result(modality: str, size: int, prior: str | None = None) -> dict[
         "is_default_prior": prior == default,
         "tau": res.rule_summaries.get("discrepancy", {}).get("tau"),
         "min_misfit_ratio": res.rule_summaries.get("discrepancy", {}).get("min_ratio"),
-        "budget": rfprior.DEFAULTS["iterations"],
+        "budget": rfprior.defaults.FIT.iterations,
         "chosen_iteration": res.chosen_iteration,
         "ran_iterations": res.final_iteration + 1,
         "seconds": secs,

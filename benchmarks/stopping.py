@@ -3,7 +3,7 @@
 Run: ``python -m benchmarks.stopping [--quick]``. Prints markdown tables and writes
 ``benchmarks/results/stopping.json`` / ``stopping.md`` (rewritten after every case, so an
 interrupted full run still leaves its finished cases). The full run uses the shipped
-budget (``rfprior.DEFAULTS["iterations"]`` = 1500) on 48² images: 90 cases, about
+budget (``rfprior.defaults.FIT.iterations`` = 1500) on 48² images: 90 cases, about
 95 CPU-minutes (≈ 47 min wall) on the 2-core machine; run it in seed parts, one per core, and merge::
 
     python -m benchmarks.stopping --seed-list 0,1 --name part_a &
@@ -54,7 +54,7 @@ import torch
 
 import rfprior
 from benchmarks._common import machine, md_table, quantile, simulate_case, write_outputs
-from rfprior._loop import EMA_RAMP  # the probe must ramp exactly like the engine's running average
+from rfprior.stopping.average import EMA_RAMP  # the probe must ramp exactly like the engine's running average
 
 MODALITIES = ("partial_fourier", "mimo", "diffraction_tomography")
 SHORT = {"partial_fourier": "PF", "mimo": "MIMO", "diffraction_tomography": "DT"}
@@ -253,6 +253,7 @@ def dsp_check(modality: str, seed: int, prior: str, size: int, budget: int, main
             op,
             prior=prior,
             loss=rfprior.DSPLoss(w_complex=1.0, w_amplitude=1.0, w_phase=1.0),
+            stop=rfprior.FixedIterations(),  # the whole budget: the curve is read at 3× the oracle iteration
             iterations=budget,
             seed=seed,
             truth=truth,
@@ -739,7 +740,7 @@ def main(argv: list[str] | None = None) -> None:
     cfg = {
         "mode": "quick" if args.quick else "full",
         "size": args.size or (32 if args.quick else 48),
-        "budget": args.budget or (300 if args.quick else int(rfprior.DEFAULTS["iterations"])),
+        "budget": args.budget or (300 if args.quick else rfprior.defaults.FIT.iterations),
         "seeds": (
             [int(v) for v in args.seed_list.split(",")]
             if args.seed_list

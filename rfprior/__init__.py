@@ -7,15 +7,15 @@ backprojection. Physics lives in the separate :mod:`operators` package.
 
 >>> import rfprior, operators
 >>> op = operators.PartialFourier(operators.variable_density_mask((64, 64), 4, seed=0))
->>> # result = rfprior.reconstruct(y, op, stop=[rfprior.Discrepancy(), rfprior.RunningAverage()])
+>>> # result = rfprior.reconstruct(y, op)  # the discrepancy stop with a running average (rfprior.defaults)
 """
 
 __version__ = "0.1.0"
 
-from . import io, losses, metrics, penalty, priors, scenes, stopping
-from ._resolve import DEFAULT_PENALTIES, DEFAULT_PRIORS, default_penalty, default_prior
+from . import defaults, io, losses, metrics, penalty, priors, scenes, stopping
 from .batching import batch
-from .engine import DEFAULTS, IterationState, reconstruct
+from .defaults import DEFAULT_PENALTIES, DEFAULT_PRIORS, DEFAULTS, default_penalty, default_prior
+from .fit import FitOptions, IterationState, reconstruct
 from .losses import DSPLoss, MSELoss
 from .metrics import fbc, nmse, psnr, ssim
 from .priors import make_prior
@@ -35,6 +35,7 @@ __all__ = [
     "DEFAULT_PENALTIES",
     "DEFAULT_PRIORS",
     "DSPLoss",
+    "FitOptions",
     "MSELoss",
     "NetworkState",
     "BlurSharpness",
@@ -49,6 +50,7 @@ __all__ = [
     "__version__",
     "default_penalty",
     "batch",
+    "defaults",
     "default_prior",
     "fbc",
     "io",

@@ -142,9 +142,10 @@ def run_file(
     """
     import torch
 
-    from .engine import reconstruct
+    from .fit import reconstruct
     from .io import load, operator_from, save_result
-    from .workflows import classical_image, default_rules
+    from .stopping import default_rules
+    from .workflows import classical_image
 
     t0 = time.perf_counter()
     worker = _worker()
@@ -166,10 +167,10 @@ def run_file(
     try:
         torch.set_num_threads(_threads(threads, worker))
         opts = dict(options)
-        stop = opts.pop("stop", "discrepancy")
-        average = opts.pop("average", True)
+        stop = opts.pop("stop", None)  # None: rfprior.defaults.FIT's
+        average = opts.pop("average", None)
         sigma = opts.get("sigma")
-        rules = default_rules(stop, sigma, average=average) if isinstance(stop, str) else stop
+        rules = default_rules(stop, sigma, average=average) if stop is None or isinstance(stop, str) else stop
         ds = load(file)
         device = pick_device(opts.pop("device", None), None if worker is None else worker.name)
         op, y = operator_from(ds, device=device)

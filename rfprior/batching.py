@@ -92,9 +92,9 @@ def _check_options(options: dict[str, Any], warm_start: bool) -> None:
         raise TypeError(f"batch: unknown reconstruct option(s) {unknown}; allowed: {', '.join(OPTIONS)}")
     if warm_start and int(options.get("fits", 1)) > 1:
         raise ValueError("warm_start: not supported with fits > 1; use fits=1")
-    stop = options.get("stop", "discrepancy")
+    stop = options.get("stop")
     if isinstance(stop, str):
-        from .workflows import RULES
+        from .stopping import RULES
 
         if stop not in RULES:
             raise ValueError(f"stop must be one of {', '.join(RULES)}, got {stop!r}")
@@ -186,7 +186,7 @@ def batch(
     **reconstruct_options : :data:`OPTIONS` — :func:`rfprior.reconstruct`'s keyword arguments
         (``prior``, ``iterations``, ``seed``, ``device`` …, where ``device="cuda"`` uses GPU
         ``worker mod count`` when a worker sees several), ``stop`` as a rule name
-        (``"discrepancy"`` default; see ``rfprior.workflows.RULES``) or rule objects, and
+        (default ``rfprior.defaults.FIT.stop``; see ``rfprior.stopping.RULES``) or rule objects, and
         ``average`` (running average, default ``True``).
 
     Returns

@@ -29,7 +29,7 @@ import torch
 
 from operators import LinearOperator, tv_discrepancy
 
-from ._resolve import forward_model
+from .defaults import AUTO_FACTOR, AUTO_FACTOR_OTHER, modality_defaults
 
 __all__ = [
     "AUTO_FACTOR",
@@ -44,15 +44,13 @@ __all__ = [
 #: Penalty names accepted by :func:`rfprior.reconstruct` (``None`` = no penalty).
 PENALTIES = ("tv",)
 
-#: ``weight="auto"``: the fraction of the TV-discrepancy λ used, by forward model (operator class
-#: name; restricted operators use their parent's); others use :data:`AUTO_FACTOR_OTHER`.
-AUTO_FACTOR: dict[str, float] = {"PartialFourier": 0.25, "DiffractionTomography": 0.25, "MIMORadar": 0.5}
-AUTO_FACTOR_OTHER = 0.5
+# ``weight="auto"``: the fraction of the TV-discrepancy λ used, by forward model, is
+# ``rfprior.defaults.modality_defaults(op).penalty_factor``; AUTO_FACTOR (by class name) views it.
 
 
 def auto_factor(op: LinearOperator) -> float:
     """The fraction of the TV-discrepancy λ that ``penalty_weight="auto"`` uses for ``op``."""
-    return AUTO_FACTOR.get(type(forward_model(op)).__name__, AUTO_FACTOR_OTHER)
+    return modality_defaults(op).penalty_factor
 
 
 def total_variation(x: torch.Tensor, eps: float = 0.0) -> torch.Tensor:

@@ -1,6 +1,7 @@
 """End-to-end jobs shared by the CLI, the examples and the benchmarks.
 
-* :func:`default_rules` — the stopping rules used when the user names a rule.
+* :func:`default_rules` — the stopping rules used when the user names a rule
+  (:mod:`rfprior.stopping.named`, re-exported).
 * :func:`classical_baselines` — backprojection, CGLS and TV on one measurement.
 * :func:`compare` — a table of classical baselines vs priors (PSNR/SSIM with a truth,
   data misfit and rule statistics without).
@@ -30,46 +31,16 @@ from operators import (
     tv_discrepancy,
 )
 
-from ._resolve import default_prior, forward_model
-from .engine import reconstruct
+from .defaults import FIT, default_prior, forward_model
+from .fit import reconstruct
 from .io.bundled import bundled_dir
 from .metrics import psnr, ssim
 from .result import Result
-from .stopping import (
-    BlurSharpness,
-    Discrepancy,
-    FixedIterations,
-    HoldOut,
-    RunningAverage,
-    StoppingRule,
-    WindowedVariance,
-)
+from .stopping import RULES, default_rules
 
 __all__ = ["RULES", "Row", "classical_baselines", "compare", "default_rules", "format_table", "run_demo"]
 
-#: CLI names of the stopping rules.
-RULES = ("discrepancy", "holdout", "fixed", "wmv", "sharpness")
-
 DATA_DIR = bundled_dir()  # the bundled data/*.h5, installed as the package rfprior.data
-
-
-def default_rules(name: str = "discrepancy", sigma: float | None = None, average: bool = True) -> list[StoppingRule]:
-    """The deciding rule ``name`` (with the others recorded where cheap), plus a running average."""
-    rules: dict[str, StoppingRule] = {
-        "discrepancy": Discrepancy(sigma=sigma),
-        "holdout": HoldOut(),
-        "fixed": FixedIterations(),
-        "wmv": WindowedVariance(),
-        "sharpness": BlurSharpness(),
-    }
-    if name not in rules:
-        raise ValueError(f"stop must be one of {', '.join(RULES)}, got {name!r}")
-    chosen = [rules[name]]
-    if name != "discrepancy":
-        chosen.append(Discrepancy(sigma=sigma))
-    if average:
-        chosen.append(RunningAverage(0.99))
-    return chosen
 
 
 @dataclass
@@ -164,23 +135,26 @@ def compare(
     truth: torch.Tensor | None = None,
     sigma: float | None = None,
     priors: tuple[str | None, ...] = (None,),
-    loss: str = "mse",
-    stop: str = "discrepancy",
+    loss: str | None = None,
+    stop: str | None = None,
     iterations: int | None = None,
-    seed: int = 0,
+    seed: int | None = None,
     device: str | None = None,
     progress: bool = False,
     cg_iters: int = 200,
     tv_iters: int = 200,
-    fits: int = 1,
+    fits: int | None = None,
     penalty: str | None = "auto",
 ) -> tuple[list[Row], dict[str, Result]]:
     """Run the fair classical baselines and each prior on one measurement; return table rows and results.
 
     Baselines: :func:`classical_baselines` (parameters by the discrepancy principle, with
     ``sigma`` or the same σ estimate the priors use). ``fits > 1`` averages that many
-    independently seeded fits per prior (see :func:`rfprior.reconstruct`).
+    independently seeded fits per prior (see :func:`rfprior.reconstruct`). ``None``: the defaults
+    (:data:`rfprior.defaults.FIT`).
     """
+    stop = FIT.stop if stop is None else stop
+    fits = FIT.fits if fits is None else fits
     rows: list[Row] = []
     for name, (img, secs) in classical_baselines(op, y, sigma=sigma, cg_iters=cg_iters, tv_iters=tv_iters).items():
         rows.append(Row(name, img.cpu(), secs, _misfit(op, y, img)))
@@ -243,7 +217,7 @@ def run_demo(
     *,
     path: str | Path | None = None,
     iterations: int | None = None,
-    seed: int = 0,
+    seed: int | None = None,
     device: str | None = None,
     force: bool = False,
     progress: bool = True,
@@ -279,7 +253,7 @@ def run_demo(
     res = results[next(iter(results))]
     outdir.mkdir(parents=True, exist_ok=True)
     bp = rows[0].image
-    io.save_result(result_path, res, backprojection=bp, source=str(path), force=force)
+    io.save_result(result_path, res, backprojection=bp, source=ds, force=force)  # the loaded file: not reopened
     x = ds["x"].values if "x" in ds.coords or "x" in ds else None
     z = ds["z"].values if "z" in ds.coords or "z" in ds else None
     name = res.settings["prior"].get("preset", res.settings["prior"]["name"])

@@ -8,6 +8,7 @@ from .average import RunningAverage
 from .base import Decision, FitContext, FixedIterations, Monitor, StoppingRule
 from .discrepancy import DEFAULT_TAU, Discrepancy
 from .holdout import HoldOut, split_indices
+from .named import RULES, default_rules
 from .sharpness import BlurSharpness, blur_measure, mlv_sharpness
 from .variance import WindowedVariance
 
@@ -20,10 +21,12 @@ __all__ = [
     "FixedIterations",
     "HoldOut",
     "Monitor",
+    "RULES",
     "RunningAverage",
     "StoppingRule",
     "WindowedVariance",
     "blur_measure",
+    "default_rules",
     "mlv_sharpness",
     "split_indices",
 ]

@@ -19,7 +19,10 @@ import torch
 
 from .base import Decision, FitContext, Monitor, StoppingRule
 
-__all__ = ["RunningAverage"]
+__all__ = ["EMA_RAMP", "RunningAverage"]
+
+#: growth rate of the running average's effective window (fraction of the iterations run)
+EMA_RAMP = 0.1
 
 
 class RunningAverage(StoppingRule):
@@ -34,14 +37,23 @@ class RunningAverage(StoppingRule):
         self.weight = float(weight)
 
     def start(self, ctx: FitContext) -> Monitor:
-        return _AverageMonitor(ctx.iterations)
+        return _AverageMonitor(ctx.iterations, self.weight)
 
 
 class _AverageMonitor(Monitor):
     name = "average"
+    averages = True
 
-    def __init__(self, n: int) -> None:
-        self.n = n
+    def __init__(self, n: int, weight: float) -> None:
+        self.n, self.weight = n, weight
+        self.average: torch.Tensor | None = None
+
+    def update(self, iteration: int, image: torch.Tensor) -> torch.Tensor:
+        # tail averaging: the effective window grows as ~10 % of the iterations run, up to 1/(1 − w),
+        # so a rule that stops early does not average in the untrained network's first outputs
+        w = min(self.weight, 1.0 - 1.0 / (1.0 + EMA_RAMP * iteration))
+        self.average = image.clone() if self.average is None else self.average.mul_(w).add_(image, alpha=1 - w)
+        return self.average
 
     def observe(self, iteration: int, image: torch.Tensor, misfit: float) -> Decision:
         return Decision(statistic=None, candidate=True, stop=iteration + 1 >= self.n)

@@ -68,6 +68,17 @@ class Monitor:
     """Per-run state of a rule. Subclasses implement :meth:`observe`."""
 
     name: str = "rule"
+    #: the monitor keeps a running average of the iterates (:meth:`update`); the run returns it
+    #: in place of the raw iterate at every rule's choice
+    averages: bool = False
+    #: when the deciding rule chose nothing, the run returns this rule's choice instead, saying
+    #: "fell back to <fallback>" (e.g. "the hold-out choice"); ``None``: never
+    fallback: str | None = None
+
+    def update(self, iteration: int, image: torch.Tensor) -> torch.Tensor | None:
+        """Called with each accepted iterate before any monitor observes it; an averaging monitor
+        returns its running average (including this iterate), every other monitor ``None``."""
+        return None
 
     def observe(self, iteration: int, image: torch.Tensor, misfit: float) -> Decision:  # pragma: no cover
         raise NotImplementedError
@@ -88,6 +99,8 @@ class StoppingRule:
     name: str = "rule"
     #: the chosen image is the running average rather than the raw iterate
     averages: bool = False
+    #: after the run, refit on all measurements for ``t* + 1`` iterations (a rule with :meth:`fit_subset`)
+    refit: bool = False
 
     def start(self, ctx: FitContext) -> Monitor:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -17,9 +17,9 @@ slowly sits *below* Mσ². Measured on the stopping benchmark at the shipped bud
 checked on seeds 3–4): the Deep Decoder is best stopped at τ = 0.5 (within 0.5 dB of
 the oracle in 59 % / 56 % of cases vs 56 % / 44 % at τ = 0.7 and 30 % / 39 % at τ = 1),
 the skip network (DIP), which fits noise fast once it has fit the signal, at τ = 1
-(85 % / 72 %). ``tau=None`` (the default) takes :data:`DEFAULT_TAU` for the run's
-prior, else 1. No fixed τ reaches 90 % on that benchmark: the misfit alone cannot tell
-whether the network is still adding signal or already fitting noise (see
+(85 % / 72 %). ``tau=None`` (the default) takes :data:`DEFAULT_TAU`
+(:data:`rfprior.defaults.TAU`) for the run's prior, else 1. No fixed τ reaches 90 % on
+that benchmark: the misfit alone cannot tell whether the network is still adding signal or already fitting noise (see
 ``benchmarks/results/stopping.md``).
 """
 
@@ -30,13 +30,12 @@ from typing import Any
 
 import torch
 
+from ..defaults import TAU as DEFAULT_TAU
+from ..defaults import default_tau
 from ..noise import estimate_sigma
 from .base import Decision, FitContext, Monitor, StoppingRule
 
 __all__ = ["DEFAULT_TAU", "Discrepancy"]
-
-#: τ per prior (``Prior.name``) used when ``Discrepancy(tau=None)``; others use 1.
-DEFAULT_TAU: dict[str, float] = {"deep_decoder": 0.5}
 
 
 class Discrepancy(StoppingRule):
@@ -71,7 +70,7 @@ class Discrepancy(StoppingRule):
             sigma, source = estimate_sigma(ctx.op, ctx.y)
         if not (sigma > 0 and math.isfinite(sigma)):
             raise ValueError(f"Discrepancy: the noise σ ({source}) is {sigma}; pass sigma= explicitly")
-        tau = self.tau if self.tau is not None else DEFAULT_TAU.get(str(ctx.info.get("prior")), 1.0)
+        tau = self.tau if self.tau is not None else default_tau(ctx.info.get("prior"))
         return _DiscrepancyMonitor(sigma, source, tau, ctx.n_fit)
 
 

@@ -84,6 +84,7 @@ class HoldOut(StoppingRule):
 
 class _HoldOutMonitor(Monitor):
     name = "heldout"
+    fallback = "the hold-out choice"
 
     def __init__(self, ctx: FitContext, val: torch.Tensor, rule: HoldOut) -> None:
         self.val_index = val

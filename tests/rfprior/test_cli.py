@@ -8,6 +8,7 @@ simulations with a reduced MIMO array and ≤ 6 iterations, so the file runs in 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import math
@@ -169,8 +170,7 @@ def test_quiet_after_the_subcommand_silences_progress(capsys, files, tmp_path):
 
 def test_every_help_text_lists_every_choice():
     """A help text names every value an option takes; ``--prior``/``--stop`` from the code's registries."""
-    from rfprior._resolve import PRESETS
-    from rfprior.priors import PRIORS
+    from rfprior.priors import PRESETS, PRIORS
 
     for command, sub in _subparsers().items():
         _check_choices_in_help(command, sub, [*PRIORS, *PRESETS, "auto"])
@@ -484,7 +484,8 @@ def test_checkpoint_in_missing_directory_is_a_user_error(capsys, files, tmp_path
 
 
 def test_demo_iterations_zero_is_a_user_error(capsys, files, tmp_path, monkeypatch):
-    monkeypatch.setitem(rfprior.engine.DEFAULTS, "iterations", 2)  # were 0 taken as "default", it would stay fast
+    fast = dataclasses.replace(rfprior.defaults.FIT, iterations=2)
+    monkeypatch.setattr(rfprior.defaults, "FIT", fast)  # were 0 taken as "default", it would stay fast
     argv = _fill(["demo", "--input", "{mimo}", "--outdir", "{outdir}", "--iterations", "0"], files, tmp_path)
     _assert_user_error(capsys, argv, tmp_path, "iterations must be ≥ 1", "demo")
 

@@ -276,7 +276,7 @@ def _misfit(op, y, x):
 def test_unreached_discrepancy_returns_the_better_fitting_of_average_and_last_iterate(lr):
     """σ far too small: the threshold is never reached; the result is whichever of the last running
     average and the last iterate has the lower data misfit (stated in the stop reason)."""
-    from rfprior._loop import EMA_RAMP
+    from rfprior.stopping.average import EMA_RAMP
 
     op, y, _, _ = _problem()
     seen = []

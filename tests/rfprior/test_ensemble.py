@@ -128,7 +128,7 @@ def test_an_interrupt_in_a_later_fit_returns_the_mean_of_the_finished_fits():
 
 def test_an_interrupt_between_fits_keeps_the_finished_fit(monkeypatch):
     # a signal while the second fit is being set up (outside its loop) must not lose the first
-    import rfprior.engine as engine
+    import rfprior.fit.api as engine
 
     op, y, _, _ = _problem()
     calls = {"n": 0}

@@ -183,7 +183,7 @@ def test_curves_on_a_real_result_history():
     op = PartialFourier(cartesian_mask((16, 16), 2.0, seed=0))
     x = torch.ones(16, 16, dtype=torch.complex64)
     res = rfprior.reconstruct(op.forward(x), op, prior="deep_decoder", prior_kwargs={"channels": 8, "layers": 2},
-                              iterations=6, truth=x, progress=False)
+                              iterations=6, truth=x, progress=False, stop=rfprior.FixedIterations())
     fig = plot.curves(res.history, chosen=res.chosen_iteration, oracle=res.oracle_iteration)
     assert "misfit" in [ax.get_ylabel() for ax in fig.axes] and "psnr" in [ax.get_ylabel() for ax in fig.axes]
     assert res.chosen_iteration in _vlines(fig.axes[0])

@@ -275,9 +275,9 @@ def test_cli_resume_reproduces_the_uninterrupted_run(capsys, files, tmp_path, mo
     common = ["reconstruct", files["mimo"], "--prior", "deep_decoder", "--iterations", "20", "--stop", "fixed"]
     assert _cli(capsys, *common, "-o", full) == 0
 
-    import rfprior.engine
+    import rfprior.fit.api
 
-    original = rfprior.engine.reconstruct
+    original = rfprior.fit.api.reconstruct
 
     def interrupted_at_12(*args, **kwargs):  # Ctrl-C at iteration 12, delivered through a callback
         def ctrl_c(state):
@@ -287,7 +287,7 @@ def test_cli_resume_reproduces_the_uninterrupted_run(capsys, files, tmp_path, mo
         return original(*args, **{**kwargs, "callbacks": [ctrl_c]})
 
     with monkeypatch.context() as m:
-        m.setattr(rfprior.engine, "reconstruct", interrupted_at_12)
+        m.setattr(rfprior.fit.api, "reconstruct", interrupted_at_12)
         assert _cli(capsys, *common, "-o", part, "--checkpoint", ckpt, "--checkpoint-every", "5") == 130
     assert load_result(part).attrs["interrupted"] is True
     assert torch.load(ckpt, weights_only=False)["state"].it == 10

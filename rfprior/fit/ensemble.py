@@ -24,10 +24,10 @@ import torch
 
 from operators import LinearOperator
 
-from ._loop import IterationState
-from .losses import half_squared_norm
-from .metrics import psnr
-from .result import Result
+from ..losses import half_squared_norm
+from ..metrics import psnr
+from ..result import Result
+from .loop import IterationState
 
 __all__ = ["SEED_STRIDE", "fit_seeds", "fit_ensemble"]
 

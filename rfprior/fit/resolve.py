@@ -1,4 +1,4 @@
-"""Turn the user's ``prior=`` / ``loss=`` arguments into objects plus their recorded settings."""
+"""Turn ``reconstruct``'s ``prior=`` / ``loss=`` / ``init=`` into objects plus their recorded settings."""
 
 from __future__ import annotations
 
@@ -7,65 +7,12 @@ from typing import Any
 
 import torch
 
-__all__ = [
-    "DEFAULT_PENALTIES",
-    "DEFAULT_PRIORS",
-    "PRESETS",
-    "default_penalty",
-    "default_prior",
-    "resolve_loss",
-    "resolve_prior",
-]
+from ..defaults import default_prior
+from ..losses import DSPLoss, MSELoss
+from ..priors import PRESETS, PRIORS, make_prior
+from ..result import NetworkState
 
-#: Named size presets usable wherever a prior name is (CLI ``--prior``): name → (prior, kwargs).
-#: ``dip_small`` is the skip network at 32 channels: measured on the bundled 64² MIMO file it
-#: reaches the full DIP's quality at about a quarter of the cost (benchmarks/engine.py).
-PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
-    "dip_small": ("dip", {"channels_down": 32, "channels_up": 32, "channels_skip": 4}),
-    "controlled_small": ("controlled", {"channels": 32}),
-}
-
-
-#: The default prior per forward model (operator class name), chosen by measurement
-#: (README "Defaults", benchmarks/engine.py). Radar scenes hold point targets far below the
-#: pixel pitch's resolution limit and a large null space at 128²: the Deep Decoder's smooth
-#: bilinear upsampling cannot place a one-pixel target and fills the null space instead
-#: (128² default scene, 20 dB: −4.4 dB at the end of 1500 iterations, oracle 21.8 dB; engine.md), the
-#: 32-channel skip network fits them.
-DEFAULT_PRIORS: dict[str, str] = {"MIMORadar": "dip_small"}
-
-
-#: The default image penalty per forward model (operator class name; restricted operators use
-#: their parent's), chosen on benchmarks/quality.py: DIP + TV with λ = a fraction of the
-#: TV-discrepancy λ (rfprior.penalty). Unlisted forward models: no penalty.
-DEFAULT_PENALTIES: dict[str, str | None] = {"PartialFourier": "tv", "DiffractionTomography": "tv", "MIMORadar": "tv"}
-
-
-def forward_model(op: Any) -> Any:
-    """The operator whose type names the forward model: a restricted operator's parent (measured subsets)."""
-    from operators import RestrictedOperator
-
-    return op.op if isinstance(op, RestrictedOperator) else op
-
-
-def default_penalty(op: Any = None) -> str | None:
-    """The image penalty :func:`rfprior.reconstruct` adds by default for forward model ``op`` (or ``None``)."""
-    return DEFAULT_PENALTIES.get(type(forward_model(op)).__name__)
-
-
-def default_prior(op: Any = None) -> str:
-    """The prior :func:`rfprior.reconstruct` uses when none is given, for forward model ``op``.
-
-    ``DEFAULT_PRIORS[type(op).__name__]`` when listed, else ``DEFAULTS["prior"]`` when that
-    is a name, else ``"deep_decoder"``.
-    """
-    from .engine import DEFAULTS
-
-    name = type(forward_model(op)).__name__ if op is not None else None
-    if name in DEFAULT_PRIORS:
-        return DEFAULT_PRIORS[name]
-    base = DEFAULTS["prior"]
-    return base if isinstance(base, str) and base != "auto" else "deep_decoder"
+__all__ = ["load_init", "prior_of", "resolve_loss", "resolve_prior"]
 
 
 def resolve_prior(
@@ -83,8 +30,6 @@ def resolve_prior(
     if prior is None or prior == "auto":
         prior = default_prior(op)
     if isinstance(prior, str):
-        from .priors import PRIORS, make_prior
-
         if prior in PRESETS:
             base, preset = PRESETS[prior]
             kwargs = {**preset, **kwargs}
@@ -109,8 +54,6 @@ def resolve_prior(
 def resolve_loss(loss: str | Callable[..., torch.Tensor]) -> tuple[Callable[..., torch.Tensor], dict[str, Any]]:
     """Build a loss from ``"mse"`` / ``"dsp"`` or accept a callable ``loss(pred, y, op)``."""
     if isinstance(loss, str):
-        from .losses import DSPLoss, MSELoss
-
         name = loss.lower()
         if name == "mse":
             return MSELoss(), {"name": "mse"}
@@ -135,3 +78,28 @@ def _jsonable(v: Any) -> Any:
     if isinstance(v, dict):
         return {str(k): _jsonable(x) for k, x in v.items()}
     return repr(v)
+
+
+def prior_of(init: NetworkState) -> tuple[str, dict[str, Any]]:
+    """The prior name and keyword arguments that rebuild the warm start's architecture."""
+    name = init.prior.get("preset", init.prior.get("name"))
+    if name not in PRIORS and name not in PRESETS:
+        raise ValueError(
+            f"init: the previous fit's prior {name!r} is not a named prior; "
+            "pass prior= a module of the same architecture"
+        )
+    return str(name), {k: v for k, v in init.prior.items() if k not in ("name", "preset")}
+
+
+def load_init(net: torch.nn.Module, init: NetworkState, settings: dict[str, Any]) -> None:
+    """Load the warm start's state into ``net``; a different architecture or image size is refused by name."""
+    own = net.state_dict()
+    theirs = init.state_dict
+    bad = sorted(set(own) ^ set(theirs)) or [k for k in own if tuple(own[k].shape) != tuple(theirs[k].shape)]
+    if bad:
+        label = lambda prior: ", ".join(f"{k}={v}" for k, v in prior.items())  # noqa: E731
+        raise ValueError(
+            f"init: the previous fit's network ({label(init.prior)}) does not match this run's prior "
+            f"({label(settings)}): tensor {bad[0]!r} differs (another prior, size or image shape?)"
+        )
+    net.load_state_dict(theirs)

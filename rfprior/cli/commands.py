@@ -1,0 +1,291 @@
+"""The ``rfprior`` subcommands: each takes the parsed arguments and returns the exit status."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from pathlib import Path
+
+from ..io.atomic import atomic_path
+
+__all__ = ["COMMANDS", "UsageError", "check_device"]
+
+
+class UsageError(Exception):
+    """A problem the user can fix; reported in one line, exit status 2."""
+
+
+def check_device(device: str | None) -> None:
+    """Refuse an unknown or unavailable ``--device`` before any work is done."""
+    if device is None:
+        return
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise UsageError(f"--device: unknown device {device!r}; expected cpu, cuda, cuda:N or mps") from None
+    if dev.type == "cuda" and (not torch.cuda.is_available() or (dev.index or 0) >= torch.cuda.device_count()):
+        raise UsageError(f"--device {device}: no such CUDA device here (torch sees {torch.cuda.device_count()})")
+    if dev.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+        raise UsageError(f"--device {device}: MPS is not available here")
+    if dev.type not in ("cpu", "cuda", "mps"):
+        raise UsageError(f"--device: unsupported device type {dev.type!r}; expected cpu, cuda or mps")
+
+
+def _check_output_dir(path: Path | None, option: str) -> None:
+    """The folder of an output must exist before the work starts (not after an hour of fitting)."""
+    if path is not None and not path.parent.is_dir():
+        raise UsageError(f"{option}: the folder {path.parent} does not exist")
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from ..scenes import simulate
+
+    if args.output.exists() and not args.force:
+        raise FileExistsError(f"{args.output} exists; pass --force to overwrite")
+    if args.size < 8:
+        raise UsageError(f"--size must be ≥ 8, got {args.size}")
+    ds = simulate(args.modality, size=args.size, snr_db=args.snr, seed=args.seed, path=args.output, force=args.force)
+    print(f"wrote {args.output}: {args.modality}, measurements {dict(ds['measurements'].sizes)}, SNR {args.snr:g} dB")
+    return 0
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    from ..io import describe, load
+
+    print(describe(load(args.input), args.input))
+    return 0
+
+
+def _load_problem(args: argparse.Namespace):
+    import torch
+
+    from ..io import load, operator_from
+
+    ds = load(args.input)
+    op, y = operator_from(ds, device=args.device)
+    truth = torch.as_tensor(ds["truth"].values) if "truth" in ds else None
+    sigma = args.sigma
+    return ds, op, y, truth, sigma
+
+
+def _reconstruct(args: argparse.Namespace) -> int:
+    from ..fit import api
+    from ..io import save_result
+    from ..stopping import default_rules
+
+    if args.output.exists() and not args.force:
+        raise FileExistsError(f"{args.output} exists; pass --force to overwrite")
+    _check_output_dir(args.output, "-o/--output")
+    _check_output_dir(args.checkpoint, "--checkpoint")
+    _check_fits(args)
+    ds, op, y, truth, sigma = _load_problem(args)
+    rules = default_rules(args.stop, sigma, average=not args.no_average)
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        res = api.reconstruct(
+            y,
+            op,
+            prior=args.prior,
+            loss=args.loss,
+            stop=rules,
+            iterations=args.iterations,
+            lr=args.lr,
+            seed=args.seed,
+            device=args.device,
+            sigma=sigma,
+            truth=truth,
+            progress=not args.quiet,
+            checkpoint=args.checkpoint,
+            checkpoint_every=args.checkpoint_every,
+            resume=args.resume,
+            fits=args.fits,
+            penalty=_penalty(args),
+            init=args.init,
+        )
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    from ..workflows import classical_image
+
+    bp = classical_image(op, y)[1]
+    save_result(args.output, res, backprojection=bp, source=ds, force=args.force, weights=args.weights)
+    if res.members:
+        its = ", ".join(str(i) for i in res.rule_summaries["ensemble"]["chosen_iterations"])
+        line = f"wrote {args.output}: iterations {its} ({res.stop_reason})"
+    else:
+        line = f"wrote {args.output}: iteration {res.chosen_iteration} ({res.stop_reason})"
+    if res.image_psnr is not None and res.oracle_psnr is not None:
+        of = " of fit 1" if res.members else ""
+        line += f"; PSNR {res.image_psnr:.2f} dB (oracle{of} {res.oracle_psnr:.2f} dB)"
+    print(line)
+    if res.interrupted:
+        print("rfprior reconstruct: interrupted; the best result so far was saved", file=sys.stderr)
+        return 130
+    return 0
+
+
+def _penalty(args: argparse.Namespace) -> str | None:
+    return None if args.penalty == "none" else args.penalty
+
+
+def _check_fits(args: argparse.Namespace) -> None:
+    if args.fits < 1:
+        raise UsageError(f"--fits must be ≥ 1, got {args.fits}")
+    if args.fits > 1 and (getattr(args, "checkpoint", None) or getattr(args, "resume", None)):
+        raise UsageError("--fits > 1 cannot be combined with --checkpoint/--resume (each fit is its own run)")
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from ..workflows import compare, format_table
+
+    _check_output_dir(args.json, "--json")
+    _check_fits(args)
+    priors = tuple(p.strip() for p in args.priors.split(",")) if args.priors else (None,)
+    if args.priors and any(not p for p in priors):
+        raise UsageError(f"--priors: empty prior name in {args.priors!r}; expected comma-separated names")
+    _, op, y, truth, sigma = _load_problem(args)
+    rows, _ = compare(
+        op,
+        y,
+        truth=truth,
+        sigma=sigma,
+        priors=priors,
+        loss=args.loss,
+        stop=args.stop,
+        iterations=args.iterations,
+        seed=args.seed,
+        device=args.device,
+        progress=not args.quiet,
+        fits=args.fits,
+        penalty=_penalty(args),
+    )
+    print(format_table(rows, op.size_out, sigma=sigma))
+    if args.json is not None:
+        payload = [
+            {"method": r.method, "seconds": r.seconds, "misfit": r.misfit, "psnr": r.psnr, "ssim": r.ssim, **r.extra}
+            for r in rows
+        ]
+        with atomic_path(args.json, force=True) as tmp:
+            tmp.write_text(json.dumps(payload, indent=2, default=str))
+    return 0
+
+
+def _convert(args: argparse.Namespace) -> int:
+    from ..io import read_fresnel, save_dataset
+
+    if args.output.exists() and not args.force:
+        raise FileExistsError(f"{args.output} exists; pass --force to overwrite")
+    _check_output_dir(args.output, "-o/--output")
+    freqs = None
+    if args.frequencies is not None:
+        try:
+            freqs = [float(v) for v in args.frequencies.split(",")]
+        except ValueError:
+            msg = f"--frequencies: expected comma-separated numbers in Hz, got {args.frequencies!r}"
+            raise UsageError(msg) from None
+    if args.size < 4:
+        raise UsageError(f"--size must be ≥ 4, got {args.size}")
+    if not args.extent > 0:
+        raise UsageError(f"--extent must be a positive number of metres, got {args.extent}")
+    ds = read_fresnel(args.input, freqs, extent=args.extent, size=args.size)
+    save_dataset(args.output, ds, force=args.force)
+    res = ", ".join(f"{v:.3f}" for v in ds.attrs["calibration_residual_mean"])
+    print(
+        f"wrote {args.output}: mimo, {ds.sizes['tx']} TX × {ds.sizes['rx']} RX × {ds.sizes['freq']} frequencies "
+        f"({ds.attrs['measured_entries']} measured, {ds.attrs['missing_entries']} missing), image "
+        f"{args.size}² over ±{args.extent:g} m, calibration residual {res}"
+    )
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from ..workflows import run_demo
+
+    summary = run_demo(
+        args.outdir,
+        path=args.input,
+        iterations=args.iterations,
+        seed=args.seed,
+        device=args.device,
+        force=args.force,
+        progress=not args.quiet,
+    )
+    print(f"rfprior demo on {summary['input']}")
+    print(summary["table"])
+    print(f"stopping: {summary['stop_reason']}")
+    if summary["sigma_estimated"] is not None:
+        true = summary["sigma_true"]
+        print(f"noise σ estimated {summary['sigma_estimated']:.4g}" + (f" (true {true:.4g})" if true else ""))
+    print("files: " + ", ".join(summary["files"]))
+    return 0
+
+
+def _batch(args: argparse.Namespace) -> int:
+    from ..batching import INSTALL_HINT, batch, summary_counts
+
+    for name in ("workers", "threads", "fits", "iterations"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise UsageError(f"--{name} must be ≥ 1, got {value}")
+    if args.scheduler is None:
+        check_device(args.worker_device)
+    options = {
+        "prior": args.prior,
+        "loss": args.loss,
+        "stop": args.stop,
+        "average": not args.no_average,
+        "iterations": args.iterations,
+        "lr": args.lr,
+        "sigma": args.sigma,
+        "device": args.worker_device,
+        "seed": args.seed,
+        "fits": args.fits,
+        "penalty": _penalty(args),
+    }
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        table = batch(
+            args.inputs,
+            args.output,
+            scheduler=args.scheduler,
+            workers=args.workers,
+            threads_per_worker=args.threads,
+            warm_start=args.warm_start,
+            force=args.force,
+            progress=not args.quiet,
+            **options,
+        )
+    except ImportError as exc:
+        raise UsageError(str(exc) if INSTALL_HINT in str(exc) else f"{INSTALL_HINT} ({exc})") from None
+    except ConnectionError as exc:
+        raise UsageError(str(exc)) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    counts = summary_counts(table)
+    for row in table.itertuples():
+        if row.status == "failed":
+            print(f"failed: {row.file}: {row.error}", file=sys.stderr)
+    told = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
+    print(f"rfprior batch: {len(table)} files ({told}); summary {args.output / 'summary.csv'}")
+    if table.attrs.get("interrupted"):
+        print("rfprior batch: interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
+    return 1 if counts.get("failed", 0) else 0
+
+
+COMMANDS = {
+    "simulate": _simulate,
+    "inspect": _inspect,
+    "reconstruct": _reconstruct,
+    "compare": _compare,
+    "demo": _demo,
+    "convert": _convert,
+    "batch": _batch,
+}
