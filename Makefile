@@ -17,9 +17,9 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/rfprior demo
 
-# two pytest-xdist workers, one thread each (tests/conftest.py); a test file runs on one worker, so its
-# module fixtures (a Dask cluster, simulated inputs) are built once
-PYTEST := $(BIN)/python -m pytest -q -n 2 --dist loadfile
+# two pytest-xdist workers, one thread each (tests/conftest.py); with worksteal a worker that runs out
+# of tests takes some of the other's, so both stay busy to the end
+PYTEST := $(BIN)/python -m pytest -q -n 2 --dist worksteal
 
 test: $(STAMP)
 	$(BIN)/ruff check .

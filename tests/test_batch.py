@@ -32,8 +32,8 @@ from rfprior.cli import main
 from rfprior.io import load, load_result, load_weights, operator_from, save_result
 
 distributed = pytest.importorskip("distributed")
-# The tests on a real cluster (slow) share two module fixtures, a CLI run with its own cluster and an
-# external cluster: `make test` runs pytest-xdist with --dist loadfile, so each fixture starts once.
+# The tests on a real cluster (slow) share two module fixtures: a CLI run with its own cluster, and an
+# external cluster. Under pytest-xdist (make test) each worker that runs one of them builds its own.
 
 ITER = ["--iterations", "30", "--prior", "deep_decoder"]
 OPTIONS = {"iterations": 30, "prior": "deep_decoder"}
