@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench data docs clean
+.PHONY: demo test test-fast lint bench data docs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,9 +17,17 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/rfprior demo
 
+# two pytest-xdist workers, one thread each (tests/conftest.py); with worksteal a worker that runs out
+# of tests takes some of the other's, so both stay busy to the end
+PYTEST := $(BIN)/python -m pytest -q -n 2 --dist worksteal
+
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q
+	OMP_NUM_THREADS=1 $(PYTEST)
+
+# the same without the tests marked slow (subprocesses, Dask clusters, examples, the wheel build)
+test-fast: $(STAMP)
+	OMP_NUM_THREADS=1 $(PYTEST) -m "not slow"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

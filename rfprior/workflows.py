@@ -151,13 +151,12 @@ def compare(
     Baselines: :func:`classical_baselines` (parameters by the discrepancy principle, with
     ``sigma`` or the same σ estimate the priors use). ``fits > 1`` averages that many
     independently seeded fits per prior (see :func:`rfprior.reconstruct`). ``None``: the defaults
-    (:data:`rfprior.defaults.FIT`).
+    (:data:`rfprior.defaults.FIT`). The priors run first, so that a wrong argument (prior, rule,
+    iterations) fails before the baselines' work; the rows list the baselines first.
     """
     stop = FIT.stop if stop is None else stop
     fits = FIT.fits if fits is None else fits
-    rows: list[Row] = []
-    for name, (img, secs) in classical_baselines(op, y, sigma=sigma, cg_iters=cg_iters, tv_iters=tv_iters).items():
-        rows.append(Row(name, img.cpu(), secs, _misfit(op, y, img)))
+    fitted: list[Row] = []
     results: dict[str, Result] = {}
     for p in priors:
         p = p or default_prior(op)
@@ -185,7 +184,11 @@ def compare(
             extra["sigma"] = res.sigma
         pen = res.settings.get("penalty")
         label = f"{p}{' + TV' if pen else ''} + {stop}" + (f" (mean of {fits} fits)" if fits > 1 else "")
-        rows.append(Row(label, res.image, time.perf_counter() - t, _misfit(op, y, res.image), extra=extra))
+        fitted.append(Row(label, res.image, time.perf_counter() - t, _misfit(op, y, res.image), extra=extra))
+    rows: list[Row] = []
+    for name, (img, secs) in classical_baselines(op, y, sigma=sigma, cg_iters=cg_iters, tv_iters=tv_iters).items():
+        rows.append(Row(name, img.cpu(), secs, _misfit(op, y, img)))
+    rows += fitted
     if truth is not None:
         for r in rows:
             r.psnr = float(psnr(r.image, truth))

@@ -1,10 +1,16 @@
 """Shared test configuration: small problems, deterministic, single-threaded torch."""
 
+import os
+
 import pytest
 import torch
 
 # small networks run fastest single-threaded (measured ~3× vs 2 threads on 2 cores; far more under load)
 torch.set_num_threads(1)
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # `make test` runs two pytest-xdist workers on two cores: what a test starts (python -m rfprior, Dask
+    # workers) inherits one thread per process too, so the workers do not oversubscribe the cores
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 @pytest.fixture(autouse=True)

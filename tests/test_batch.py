@@ -32,6 +32,8 @@ from rfprior.cli import main
 from rfprior.io import load, load_result, load_weights, operator_from, save_result
 
 distributed = pytest.importorskip("distributed")
+# The tests on a real cluster (slow) share two module fixtures: a CLI run with its own cluster, and an
+# external cluster. Under pytest-xdist (make test) each worker that runs one of them builds its own.
 
 ITER = ["--iterations", "30", "--prior", "deep_decoder"]
 OPTIONS = {"iterations": 30, "prior": "deep_decoder"}
@@ -73,6 +75,7 @@ def cluster():
 
 
 @pytest.mark.timeout(180)
+@pytest.mark.slow
 def test_cli_batch_three_results_one_failed_row(first_run, inputs):
     rc, out, err = first_run
     assert rc == 1  # some failed
@@ -98,6 +101,7 @@ def test_cli_batch_three_results_one_failed_row(first_run, inputs):
 
 
 @pytest.mark.timeout(180)
+@pytest.mark.slow
 def test_rerun_on_external_scheduler_skips_finished(first_run, inputs, cluster):
     _, out, _ = first_run
     stamps = {p: p.stat().st_mtime_ns for p in out.glob("scan?.nc")}
@@ -118,6 +122,7 @@ def test_rerun_on_external_scheduler_skips_finished(first_run, inputs, cluster):
 
 
 @pytest.mark.timeout(180)
+@pytest.mark.slow
 def test_warm_start_sequence_chains_frames(cluster, tmp_path):
     frames = rfprior.scenes.simulate_sequence("partial_fourier", tmp_path / "seq", frames=3, size=32, seed=1)
     out = tmp_path / "out"

@@ -15,8 +15,9 @@ from .bundled import bundled, bundled_dir, bundled_files
 from .errors import FormatError
 from .fresnel import read_fresnel
 from .measurements import FORMAT_VERSION, load, operator_from, save_dataset, save_measurements
-from .modalities import MODALITIES, build_operator
+from .modalities import build_operator
 from .results import RESULT_FORMAT, load_result, load_weights, save_result
+from .schema import MODALITIES
 from .summary import describe
 
 __all__ = [

@@ -197,7 +197,8 @@ def read_fresnel(
     """
     from scipy.special import hankel2
 
-    from .modalities import to_dataset, validate
+    from .modalities import to_dataset
+    from .schema import validate
 
     p = Path(path)
     if not (isinstance(extent, (int, float)) and math.isfinite(extent) and extent > 0):

@@ -30,17 +30,8 @@ from .atomic import atomic_path
 from .checks import MISSING, Checker
 from .errors import FormatError
 from .hdf5 import open_hdf5, read_array, read_attr, read_dims
-from .modalities import (
-    FIELDS,
-    IMAGE_DIMS,
-    MODALITIES,
-    Record,
-    build_operator,
-    check_modality,
-    record_from_dataset,
-    to_dataset,
-    validate,
-)
+from .modalities import build_operator, record_from_dataset, to_dataset
+from .schema import FIELDS, IMAGE_DIMS, MODALITIES, Record, check_modality, validate
 
 __all__ = ["load", "save_dataset", "save_measurements", "operator_from", "FORMAT_VERSION"]
 

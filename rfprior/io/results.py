@@ -35,7 +35,7 @@ from .atomic import atomic_path
 from .checks import MISSING, Checker, as_numpy
 from .hdf5 import open_hdf5, read_attr
 from .measurements import load
-from .modalities import IMAGE_DIMS
+from .schema import IMAGE_DIMS
 
 __all__ = ["save_result", "load_result", "load_weights", "RESULT_FORMAT", "WEIGHTS_GROUP"]
 

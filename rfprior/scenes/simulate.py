@@ -22,7 +22,8 @@ import xarray as xr
 from operators.tomography import index_to_object
 
 from ..io import build_operator, save_measurements
-from ..io.modalities import MODALITIES, to_dataset, validate
+from ..io.modalities import to_dataset
+from ..io.schema import MODALITIES, validate
 from .geometry import default_geometry
 from .phantoms import complex_phantom, dielectric_phantom, generator, mimo_scene
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 from scipy.special import hankel2
 
-import operators.mimo as mimo
+import operators.mimo_steering as steering
 from operators.arrays import (
     as_positions,
     fmcw_frequencies,
@@ -130,7 +130,7 @@ def test_chunked_and_unchunked_agree(monkeypatch):
     assert all(pc < ref.size_in and m < 40 for _, pc, m in plans)
     assert chunked[1]._table(plans[1][2]) and not chunked[0]._table(plans[0][2])
     results = [(op.forward(img), op.adjoint(meas)) for op in chunked]
-    monkeypatch.setitem(mimo._BLOCK_TARGET, "cpu", 2**40)
+    monkeypatch.setitem(steering._BLOCK_TARGET, "cpu", 2**40)
     for cache in (True, False):
         big = MIMORadar(*geom, memory_budget=2**30, cache_steering=cache)
         assert big._plan(3, big._block_budget(), cache) == (3, big.size_in, 40)  # one block

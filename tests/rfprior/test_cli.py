@@ -247,6 +247,7 @@ def test_reconstruct_writes_a_complete_result_file(capsys, files, tmp_path, moda
     np.testing.assert_allclose(ds["backprojection"].values, bp, rtol=1e-5, atol=1e-6 * np.abs(bp).max())
 
 
+@pytest.mark.slow
 def test_compare_with_truth_prints_psnr_for_every_method(capsys, files, tmp_path):
     js = tmp_path / "table.json"
     code, out, err = _run(
@@ -274,6 +275,7 @@ def test_compare_with_truth_prints_psnr_for_every_method(capsys, files, tmp_path
     assert all(r["psnr"] is not None for r in payload)
 
 
+@pytest.mark.slow
 def test_compare_without_truth_prints_data_fit_instead_of_psnr(capsys, files):
     code, out, err = _run(capsys, "compare", files["no_truth"], "--priors", "deep_decoder", "--iterations", "4")
     assert code == 0 and err == []

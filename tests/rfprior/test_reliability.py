@@ -207,6 +207,7 @@ def _assert_same_run(a, b) -> None:
     np.testing.assert_array_equal(a.history["iteration"].values, b.history["iteration"].values)
 
 
+@pytest.mark.slow
 def test_resume_from_intermediate_checkpoints_is_bit_identical(files, tmp_path):
     ds = load(files["mimo"])
     op, y = operator_from(ds)
@@ -259,6 +260,7 @@ def _cli(capsys, *argv) -> int:
     return code
 
 
+@pytest.mark.slow
 def test_cli_runs_with_the_same_seed_write_identical_results(capsys, files, tmp_path):
     a, b, c = tmp_path / "a.nc", tmp_path / "b.nc", tmp_path / "c.nc"
     common = ["reconstruct", files["mimo"], "--prior", "deep_decoder", "--iterations", "8", "--stop", "holdout"]
@@ -270,6 +272,7 @@ def test_cli_runs_with_the_same_seed_write_identical_results(capsys, files, tmp_
     _assert_same_file(a, b)
 
 
+@pytest.mark.slow
 def test_cli_resume_reproduces_the_uninterrupted_run(capsys, files, tmp_path, monkeypatch):
     full, part, resumed, ckpt = (tmp_path / n for n in ("full.nc", "part.nc", "resumed.nc", "run.ckpt"))
     common = ["reconstruct", files["mimo"], "--prior", "deep_decoder", "--iterations", "20", "--stop", "fixed"]
