@@ -104,7 +104,7 @@ def _parser() -> argparse.ArgumentParser:
         s.add_argument(
             "--loss", default=FIT.loss, choices=LOSSES, help=f"data term: {_choices(LOSSES)} (default {FIT.loss})"
         )
-        s.add_argument("--stop", default=FIT.stop, help=f"stopping rule: {_choices(RULES)} (default {FIT.stop})")
+        s.add_argument("--stop", default=FIT.stop, help=f"stopping rule: {_choices(RULES)} (default {FIT.stop}; holdout is not offered for partial Fourier)")
         s.add_argument(
             "--penalty",
             default=FIT.penalty,
@@ -174,7 +174,7 @@ def _add_batch_parser(sub: argparse._SubParsersAction, common: argparse.Argument
     s.add_argument(
         "--loss", default=FIT.loss, choices=LOSSES, help=f"data term: {_choices(LOSSES)} (default {FIT.loss})"
     )
-    s.add_argument("--stop", default=FIT.stop, help=f"stopping rule: {_choices(RULES)} (default {FIT.stop})")
+    s.add_argument("--stop", default=FIT.stop, help=f"stopping rule: {_choices(RULES)} (default {FIT.stop}; holdout is not offered for partial Fourier)")
     s.add_argument(
         "--penalty",
         default=FIT.penalty,
