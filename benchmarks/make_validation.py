@@ -38,6 +38,10 @@ SECTIONS: dict[str, tuple[str, str]] = {
         "python -m benchmarks.quality --tier tune --modalities mimo --variants tv0.5,tv0.5x2,tv1 --part 4/4",
     ),
     "quality_size128": ("Quality and time to result at 128²", "python -m benchmarks.quality --tier size128"),
+    "time_to_result": (
+        "Time to result of the default, 64² and 128² (2 threads)",
+        "python -m benchmarks.time_to_result --sizes 64,128 --threads 2",
+    ),
     "engine": ("Engine: per-iteration cost and time to result", "python -m benchmarks.engine"),
     "deepinv_peer": ("deepinv as a peer", "python -m benchmarks.deepinv_peer (separate venv with deepinv)"),
     "stopping": ("Stopping rules (48², 1500 iterations)", "python -m benchmarks.stopping"),

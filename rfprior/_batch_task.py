@@ -170,10 +170,10 @@ def run_file(
         stop = opts.pop("stop", None)  # None: rfprior.defaults.FIT's
         average = opts.pop("average", None)
         sigma = opts.get("sigma")
-        rules = default_rules(stop, sigma, average=average) if stop is None or isinstance(stop, str) else stop
         ds = load(file)
         device = pick_device(opts.pop("device", None), None if worker is None else worker.name)
         op, y = operator_from(ds, device=device)
+        rules = default_rules(stop, sigma, average=average, op=op) if stop is None or isinstance(stop, str) else stop
         truth = torch.as_tensor(ds["truth"].values) if "truth" in ds else None
         res = reconstruct(
             y,

@@ -166,7 +166,7 @@ def compare(
             op,
             prior=p,
             loss=loss,
-            stop=default_rules(stop, sigma),
+            stop=default_rules(stop, sigma, op=op),
             iterations=iterations,
             seed=seed,
             device=device,

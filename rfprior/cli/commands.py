@@ -83,7 +83,7 @@ def _reconstruct(args: argparse.Namespace) -> int:
     _check_output_dir(args.checkpoint, "--checkpoint")
     _check_fits(args)
     ds, op, y, truth, sigma = _load_problem(args)
-    rules = default_rules(args.stop, sigma, average=not args.no_average)
+    rules = default_rules(args.stop, sigma, average=not args.no_average, op=op)
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         res = api.reconstruct(

@@ -41,6 +41,11 @@ def global_options(*, defaults: bool = False) -> argparse.ArgumentParser:
     return g
 
 
+def _stop_help(rules) -> str:
+    """``--stop``'s help: every rule by name, the default, and where one is not offered."""
+    return f"stopping rule: {_choices(rules)} (default {FIT.stop}; holdout is not offered for partial Fourier)"
+
+
 def _choices(names) -> str:
     return ", ".join(names)
 
@@ -104,7 +109,7 @@ def _parser() -> argparse.ArgumentParser:
         s.add_argument(
             "--loss", default=FIT.loss, choices=LOSSES, help=f"data term: {_choices(LOSSES)} (default {FIT.loss})"
         )
-        s.add_argument("--stop", default=FIT.stop, help=f"stopping rule: {_choices(RULES)} (default {FIT.stop})")
+        s.add_argument("--stop", default=FIT.stop, help=_stop_help(RULES))
         s.add_argument(
             "--penalty",
             default=FIT.penalty,
@@ -174,7 +179,7 @@ def _add_batch_parser(sub: argparse._SubParsersAction, common: argparse.Argument
     s.add_argument(
         "--loss", default=FIT.loss, choices=LOSSES, help=f"data term: {_choices(LOSSES)} (default {FIT.loss})"
     )
-    s.add_argument("--stop", default=FIT.stop, help=f"stopping rule: {_choices(RULES)} (default {FIT.stop})")
+    s.add_argument("--stop", default=FIT.stop, help=_stop_help(RULES))
     s.add_argument(
         "--penalty",
         default=FIT.penalty,

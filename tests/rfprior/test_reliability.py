@@ -347,3 +347,11 @@ def test_persistent_nan_stops_with_the_last_valid_iterate_and_a_warning(files):
     assert clean.backtracks == 1 and clean.final_iteration == 9
     assert torch.equal(res.image, clean.final_image)
     assert torch.equal(res.final_image, clean.final_image)
+
+
+def test_cli_refuses_holdout_on_partial_fourier_before_writing(capsys, files, tmp_path):
+    out = tmp_path / "pf.nc"
+    code = main(["-q", "reconstruct", str(files["partial_fourier"]), "-o", str(out), "--stop", "holdout"])
+    err = capsys.readouterr().err
+    assert code == 2 and "'holdout' is not offered for PartialFourier" in err
+    assert not out.exists() and list(tmp_path.iterdir()) == []

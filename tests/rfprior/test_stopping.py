@@ -254,3 +254,25 @@ def test_stopping_benchmark_replay_matches_the_engine():
     assert c["curve_psnr_variants"]["ema0.99"] == c["curve_psnr_average"]
     # a τ never reached falls back to the better-fitting of the last average and the last iterate
     assert replay_default(c, 1e-9) == c["fallback_psnr"]
+
+
+def test_holdout_is_not_offered_for_partial_fourier_but_is_for_radar():
+    from rfprior.scenes import default_geometry
+    from rfprior.stopping import default_rules
+
+    pf = _ctx().op
+    g = default_geometry("mimo", 16, n_freq=8, n_tx=2, n_rx=2)
+    mimo = ops.MIMORadar(g["tx"], g["rx"], g["frequencies"], g["x"], g["z"])
+    # named rules: refused for partial Fourier (restricted subsets too), with the reason and the alternative
+    for op in (pf, pf.restrict(torch.arange(10))):
+        with pytest.raises(ValueError, match=r"'holdout' is not offered for PartialFourier.*discrepancy rule"):
+            default_rules("holdout", op=op)
+    assert isinstance(default_rules("holdout", op=mimo)[0], HoldOut)
+    assert isinstance(default_rules("holdout")[0], HoldOut)  # no operator: nothing to check
+    # the rule itself still runs on partial Fourier (research use), with a warning naming the measured loss
+    with pytest.warns(RuntimeWarning, match=r"1\.8-2\.0 dB worse"):
+        HoldOut().start(_ctx())
+    y = torch.zeros(mimo.out_shape, dtype=mimo.dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        HoldOut().start(FitContext(op=mimo, y=y, seed=0, iterations=10))

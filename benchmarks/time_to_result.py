@@ -1,0 +1,134 @@
+"""Time to result of the default reconstruction, per forward model and image size.
+
+``rfprior.reconstruct(y, op)`` with nothing but the data and the operator (the defaults of
+:mod:`rfprior.defaults`: the modality's prior, DIP + TV with the automatic weight, the
+discrepancy rule with a running average) on one held-out scene per forward model of
+``benchmarks/quality.py`` (natural image, VD 4×; smoothed blobs; the radar silhouette with
+randomly phased points), seed 2, 20 dB. Reported per case: the wall-clock seconds of the
+whole call, the part spent choosing the penalty weight (the TV-discrepancy search, timed
+by repeating it alone), the iterations run, seconds per iteration of the fit, and PSNR.
+
+Run ``python -m benchmarks.time_to_result [--sizes 64,128] [--threads 2] [--device cuda]``;
+``--smoke`` runs 32² with 5 iterations (the suite runs it). Output:
+``results/time_to_result[_<tag>].md`` and a small JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+from typing import Any
+
+import torch
+
+from benchmarks._common import machine, md_table, write_outputs
+from benchmarks.quality import make_case
+
+CASES = {
+    "partial_fourier": {"family": "natural", "mask": "vd4"},
+    "diffraction_tomography": {"family": "blobs"},
+    "mimo": {"family": "silhouette"},
+}
+#: issue 17's targets at 128² on 2 CPU cores (seconds)
+TARGET_128 = {"partial_fourier": 60.0, "diffraction_tomography": 60.0, "mimo": 120.0}
+
+
+def run_case(modality: str, size: int, device: str | None, iterations: int | None) -> dict[str, Any]:
+    import rfprior
+    from rfprior.metrics import psnr
+    from rfprior.penalty import resolve_penalty
+
+    case = {"modality": modality, "size": size, "snr": 20, "seed": 2, **CASES[modality]}
+    op, y, truth = make_case(case)
+    if device is not None:
+        op, y = op.to(device=torch.device(device)), y.to(device)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t = time.perf_counter()
+        res = rfprior.reconstruct(y, op, progress=False, iterations=iterations, device=device)
+        total = time.perf_counter() - t
+        penalty = res.settings.get("penalty")
+        t = time.perf_counter()
+        if penalty is not None:
+            resolve_penalty(penalty["name"], "auto", op, y, None)
+        pen_s = time.perf_counter() - t if penalty is not None else 0.0
+    its = int(res.history.sizes["iteration"])
+    return {
+        "case": case,
+        "device": str(op.device),
+        "prior": res.settings["prior"].get("preset", res.settings["prior"]["name"]),
+        "seconds": total,
+        "penalty_seconds": pen_s,
+        "iterations": its,
+        "seconds_per_iteration": (total - pen_s) / max(its, 1),
+        "chosen": res.chosen_iteration,
+        "psnr": float(psnr(res.image.cpu(), truth)),
+    }
+
+
+def summarise(rows: list[dict[str, Any]], info: dict[str, Any]) -> str:
+    body = []
+    for r in rows:
+        size = r["case"]["size"]
+        target = TARGET_128.get(r["case"]["modality"]) if size == 128 else None
+        body.append(
+            [
+                r["case"]["modality"],
+                f"{size}²",
+                r["prior"],
+                r["seconds"],
+                r["penalty_seconds"],
+                r["iterations"],
+                1000 * r["seconds_per_iteration"],
+                r["psnr"],
+                "–" if target is None else f"{target:.0f} ({'met' if r['seconds'] <= target else 'missed'})",
+            ]
+        )
+    head = ["modality", "size", "prior", "total s", "penalty weight s", "iterations", "ms / iteration", "PSNR"]
+    head.append("target s")
+    return "\n".join(
+        [
+            "# Time to result of the default reconstruction",
+            "",
+            f"`rfprior.reconstruct(y, op)` with the defaults, one held-out scene per forward model (seed 2, "
+            f"20 dB). Device {info['device']}, torch threads {info['threads']}; {info['machine']['platform']}, "
+            f"{info['machine']['cpu_count']} CPUs. The penalty weight is the TV-discrepancy search, timed again alone.",
+            "",
+            md_table(head, body),
+        ]
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="64,128", help="comma-separated image sizes")
+    ap.add_argument("--modalities", default=",".join(CASES), help="comma-separated subset")
+    ap.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    ap.add_argument("--device", default=None, help="cpu, cuda, … (default: the operator's, cpu)")
+    ap.add_argument("--tag", default="", help="suffix of the output name")
+    ap.add_argument("--smoke", action="store_true", help="32², 5 iterations, no files written")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    sizes = [32] if args.smoke else [int(s) for s in args.sizes.split(",")]
+    mods = [m for m in args.modalities.split(",") if m]
+    unknown = sorted(set(mods) - set(CASES))
+    if unknown:
+        ap.error(f"--modalities: unknown {unknown}; choose from {', '.join(CASES)}")
+    rows = []
+    for size in sizes:
+        for m in mods:
+            r = run_case(m, size, args.device, 5 if args.smoke else None)
+            rows.append(r)
+            its, p = r["iterations"], r["psnr"]
+            print(f"{m:24s} {size:4d}² {r['seconds']:8.1f} s  ({its} its, PSNR {p:.2f})", flush=True)
+    info = {"machine": machine(), "threads": args.threads, "device": args.device or "cpu"}
+    md = summarise(rows, info)
+    print(md)
+    if not args.smoke:
+        write_outputs("time_to_result" + (f"_{args.tag}" if args.tag else ""), {**info, "rows": rows}, md)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
