@@ -27,6 +27,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from . import defaults
 from ._batch_task import ROW_FIELDS, carry_state, empty_row, one_line, output_path, run_file
 
 __all__ = ["INSTALL_HINT", "OPTIONS", "batch", "is_done", "summary_counts", "write_summary"]
@@ -90,7 +91,7 @@ def _check_options(options: dict[str, Any], warm_start: bool) -> None:
     unknown = sorted(set(options) - set(OPTIONS))
     if unknown:
         raise TypeError(f"batch: unknown reconstruct option(s) {unknown}; allowed: {', '.join(OPTIONS)}")
-    if warm_start and int(options.get("fits", 1)) > 1:
+    if warm_start and int(options.get("fits") or defaults.FIT.fits) > 1:
         raise ValueError("warm_start: not supported with fits > 1; use fits=1")
     stop = options.get("stop")
     if isinstance(stop, str):
@@ -98,6 +99,29 @@ def _check_options(options: dict[str, Any], warm_start: bool) -> None:
 
         if stop not in RULES:
             raise ValueError(f"stop must be one of {', '.join(RULES)}, got {stop!r}")
+
+
+def _refuse_holdout(files: list[str]) -> None:
+    """``stop="holdout"`` is not offered for partial Fourier: refuse such inputs before any work.
+
+    Reads only each file's ``modality`` attribute; an unreadable file is left for its own row.
+    """
+    import h5py
+
+    pf = []
+    for f in files:
+        try:
+            with h5py.File(f, "r") as h:
+                if str(h.attrs.get("modality", "")) == "partial_fourier":
+                    pf.append(os.path.basename(f))
+        except (OSError, ValueError):
+            continue
+    if pf:
+        raise ValueError(
+            f"stop 'holdout' is not offered for partial-Fourier data ({', '.join(pf[:3])}"
+            f"{', …' if len(pf) > 3 else ''}): the hold-out choice was 1.8-2.0 dB worse than the discrepancy "
+            "rule's there; use the discrepancy rule"
+        )
 
 
 def _local_cluster(workers: int | None, threads: int | None, n_tasks: int, device: str | None, warm: bool):
@@ -215,6 +239,8 @@ def batch(
     if not files:
         raise ValueError("inputs: no input files given")
     _check_options(reconstruct_options, warm_start)
+    if reconstruct_options.get("stop") == "holdout":
+        _refuse_holdout(files)
     for name, value in (("workers", workers), ("threads_per_worker", threads_per_worker)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             raise ValueError(f"{name} must be an int ≥ 1 or None, got {value!r}")

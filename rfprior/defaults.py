@@ -12,7 +12,7 @@ most specific class first, so a subclass of :class:`operators.PartialFourier` ge
 partial-Fourier defaults. :func:`register_modality` adds a forward model.
 
 The values were chosen by measurement: the budget, step size and priors on
-``benchmarks/engine.py`` (README "Defaults"), the penalty factors on
+``benchmarks/engine.py`` (docs/guide.md, "Defaults"), the penalty factors on
 ``benchmarks/quality.py`` (docs/validation.md), the discrepancy τ per prior on
 ``benchmarks/stopping.py``.
 """

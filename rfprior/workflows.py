@@ -31,7 +31,8 @@ from operators import (
     tv_discrepancy,
 )
 
-from .defaults import FIT, default_prior, forward_model
+from . import defaults
+from .defaults import default_prior, forward_model
 from .fit import reconstruct
 from .io.bundled import bundled_dir
 from .metrics import psnr, ssim
@@ -138,6 +139,7 @@ def compare(
     loss: str | None = None,
     stop: str | None = None,
     iterations: int | None = None,
+    lr: float | None = None,
     seed: int | None = None,
     device: str | None = None,
     progress: bool = False,
@@ -154,12 +156,19 @@ def compare(
     (:data:`rfprior.defaults.FIT`). The priors run first, so that a wrong argument (prior, rule,
     iterations) fails before the baselines' work; the rows list the baselines first.
     """
-    stop = FIT.stop if stop is None else stop
-    fits = FIT.fits if fits is None else fits
+    stop = defaults.FIT.stop if stop is None else stop
+    fits = defaults.FIT.fits if fits is None else fits
+    from .priors import PRESETS, PRIORS
+
+    known = {"", "auto", *PRIORS, *PRESETS}
+    unknown = [p for p in priors if isinstance(p, str) and p not in known]
+    if unknown:  # before any fit: a typo in the third prior should not cost two fits
+        raise ValueError(f"prior must be one of {sorted(PRIORS) + sorted(PRESETS)}; unknown in priors: {unknown}")
+    default_rules(stop, sigma, op=op)  # a rule not offered for this forward model is refused here, too
     fitted: list[Row] = []
     results: dict[str, Result] = {}
     for p in priors:
-        p = p or default_prior(op)
+        p = p if p and p != "auto" else default_prior(op)
         t = time.perf_counter()
         res = reconstruct(
             y,
@@ -168,6 +177,7 @@ def compare(
             loss=loss,
             stop=default_rules(stop, sigma, op=op),
             iterations=iterations,
+            lr=lr,
             seed=seed,
             device=device,
             sigma=sigma,

@@ -248,6 +248,9 @@ def test_batch_argument_errors(tmp_path, inputs):
         rfprior.batch(inputs, tmp_path, workers=0)
     with pytest.raises(ValueError, match="stop must be one of"):
         rfprior.batch(inputs, tmp_path, stop="never")
+    # the inputs are partial-Fourier files: the hold-out rule is refused before a cluster starts
+    with pytest.raises(ValueError, match=r"'holdout' is not offered for partial-Fourier data \(scan0\.h5"):
+        rfprior.batch(inputs, tmp_path, stop="holdout")
     assert not list(tmp_path.iterdir())  # nothing ran, nothing written
 
 

@@ -160,6 +160,7 @@ def _compare(args: argparse.Namespace) -> int:
         loss=args.loss,
         stop=args.stop,
         iterations=args.iterations,
+        lr=args.lr,
         seed=args.seed,
         device=args.device,
         progress=not args.quiet,

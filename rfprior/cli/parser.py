@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..defaults import FIT
+from .. import defaults
 
 __all__ = ["CONVERT_FORMATS", "LOSSES", "PENALTY_CHOICES", "global_options"]
 
@@ -43,7 +43,7 @@ def global_options(*, defaults: bool = False) -> argparse.ArgumentParser:
 
 def _stop_help(rules) -> str:
     """``--stop``'s help: every rule by name, the default, and where one is not offered."""
-    return f"stopping rule: {_choices(rules)} (default {FIT.stop}; holdout is not offered for partial Fourier)"
+    return f"stopping rule: {_choices(rules)} (default {defaults.FIT.stop}; holdout is not offered for partial Fourier)"
 
 
 def _choices(names) -> str:
@@ -77,7 +77,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("-o", "--output", required=True, type=Path, help="measurement file to write (.h5)")
     s.add_argument("--size", type=int, default=64, help="image size in pixels (default 64)")
     s.add_argument("--snr", type=float, default=20.0, help="SNR in dB (default 20)")
-    s.add_argument("--seed", type=int, default=FIT.seed)
+    s.add_argument("--seed", type=int, default=defaults.FIT.seed)
     s.add_argument("--force", action="store_true", help="overwrite an existing output")
 
     s = sub.add_parser("inspect", parents=[common], help="validate a measurement file and summarise it")
@@ -96,7 +96,10 @@ def _parser() -> argparse.ArgumentParser:
             s.add_argument("--no-average", action="store_true", help="return the raw iterate, not the running average")
             s.add_argument("--checkpoint", type=Path, default=None, help="save a checkpoint here periodically")
             s.add_argument(
-                "--checkpoint-every", type=int, default=FIT.checkpoint_every, help="iterations between checkpoints"
+                "--checkpoint-every",
+                type=int,
+                default=defaults.FIT.checkpoint_every,
+                help="iterations between checkpoints",
             )
             s.add_argument("--resume", type=Path, default=None, help="continue from this checkpoint")
             s.add_argument(
@@ -107,25 +110,28 @@ def _parser() -> argparse.ArgumentParser:
             s.add_argument("--priors", default=None, help=f"comma-separated, each one of {priors} (default auto)")
             s.add_argument("--json", type=Path, default=None, help="also write the table as JSON here")
         s.add_argument(
-            "--loss", default=FIT.loss, choices=LOSSES, help=f"data term: {_choices(LOSSES)} (default {FIT.loss})"
+            "--loss",
+            default=defaults.FIT.loss,
+            choices=LOSSES,
+            help=f"data term: {_choices(LOSSES)} (default {defaults.FIT.loss})",
         )
-        s.add_argument("--stop", default=FIT.stop, help=_stop_help(RULES))
+        s.add_argument("--stop", default=defaults.FIT.stop, help=_stop_help(RULES))
         s.add_argument(
             "--penalty",
-            default=FIT.penalty,
+            default=defaults.FIT.penalty,
             choices=PENALTY_CHOICES,
             help=f"image penalty added to the fit: {_choices(PENALTY_CHOICES)} (default auto: the modality's default; "
             "tv: DIP + TV with λ a fraction of the TV-discrepancy λ)",
         )
         s.add_argument("--iterations", type=int, default=None, help="iteration budget")
         s.add_argument("--lr", type=float, default=None, help="Adam step size")
-        s.add_argument("--sigma", type=float, default=None, help="noise σ per component (default: from file/estimate)")
+        s.add_argument("--sigma", type=float, default=None, help="noise σ per component (default: estimated)")
         s.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps …")
-        s.add_argument("--seed", type=int, default=FIT.seed)
+        s.add_argument("--seed", type=int, default=defaults.FIT.seed)
         s.add_argument(
             "--fits",
             type=int,
-            default=FIT.fits,
+            default=defaults.FIT.fits,
             help="average this many independently seeded fits (2: twice the time, ≈ +1 dB; docs/guide.md)",
         )
 
@@ -137,7 +143,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--outdir", type=Path, default=Path("rfprior-demo"))
     s.add_argument("--input", type=Path, default=None, help="measurement file (default: bundled data/mimo.h5)")
     s.add_argument("--iterations", type=int, default=None)
-    s.add_argument("--seed", type=int, default=FIT.seed)
+    s.add_argument("--seed", type=int, default=defaults.FIT.seed)
     s.add_argument("--device", default=None)
     s.add_argument("--force", action="store_true")
     _add_batch_parser(sub, common, priors)
@@ -177,12 +183,15 @@ def _add_batch_parser(sub: argparse._SubParsersAction, common: argparse.Argument
     s.add_argument("--force", action="store_true", help="recompute inputs whose result is up to date")
     s.add_argument("--prior", default=None, help=f"{priors} (default auto: the modality's default prior)")
     s.add_argument(
-        "--loss", default=FIT.loss, choices=LOSSES, help=f"data term: {_choices(LOSSES)} (default {FIT.loss})"
+        "--loss",
+        default=defaults.FIT.loss,
+        choices=LOSSES,
+        help=f"data term: {_choices(LOSSES)} (default {defaults.FIT.loss})",
     )
-    s.add_argument("--stop", default=FIT.stop, help=_stop_help(RULES))
+    s.add_argument("--stop", default=defaults.FIT.stop, help=_stop_help(RULES))
     s.add_argument(
         "--penalty",
-        default=FIT.penalty,
+        default=defaults.FIT.penalty,
         choices=PENALTY_CHOICES,
         help=f"image penalty added to the fit: {_choices(PENALTY_CHOICES)} (default auto: the modality's default)",
     )
@@ -197,5 +206,7 @@ def _add_batch_parser(sub: argparse._SubParsersAction, common: argparse.Argument
         default=None,
         help="every fit's device: cpu, cuda (1 GPU/worker)",
     )
-    s.add_argument("--seed", type=int, default=FIT.seed)
-    s.add_argument("--fits", type=int, default=FIT.fits, help="average this many independently seeded fits per file")
+    s.add_argument("--seed", type=int, default=defaults.FIT.seed)
+    s.add_argument(
+        "--fits", type=int, default=defaults.FIT.fits, help="average this many independently seeded fits per file"
+    )

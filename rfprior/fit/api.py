@@ -101,7 +101,7 @@ def reconstruct(
         A callback returning ``True`` or an interrupt ends the whole ensemble (the mean is
         then over the fits that were not cut short). ``fits=2`` costs twice the compute; measured on the stopping
         benchmark's 45 shipped-configuration cases: +0.9 dB mean, within 0.5 dB of one
-        run's best iterate in 91 % of cases instead of 76 % (README, "Several fits").
+        run's best iterate in 91 % of cases instead of 76 % (docs/guide.md, "Several fits").
         Needs a prior name (not a module); no checkpoints.
     penalty : ``"tv"``, ``None`` or ``"auto"`` (default: :func:`rfprior.default_penalty` for ``op``)
         Image-domain penalty added to the data term (DIP + TV, :mod:`rfprior.penalty`):
@@ -290,6 +290,11 @@ def _resume(run: Run, path: Path, settings: dict[str, Any]) -> None:
         raise FileNotFoundError(f"resume: checkpoint {path} does not exist")
     try:
         ckpt = torch.load(path, map_location=run.op.device, weights_only=False)
+    except ModuleNotFoundError as exc:  # pickled classes of rfprior < the solver package (rfprior._loop)
+        raise ValueError(
+            f"resume: {path} was written by an older rfprior whose checkpoints this version cannot read "
+            f"({exc.name}); rerun without --resume"
+        ) from exc
     except Exception as exc:  # a truncated or foreign file
         raise ValueError(f"resume: {path} is not an rfprior checkpoint ({type(exc).__name__})") from exc
     if not isinstance(ckpt, dict) or "settings" not in ckpt:

@@ -71,8 +71,8 @@ class FitOptions:
         ):  # fmt: skip
             if opt[name] is None:
                 opt[name] = getattr(fit, name)
-        for name in ("penalty", "penalty_weight"):  # None is "no penalty": only a missing one is the default
-            if name not in given:
+        for name in ("penalty", "penalty_weight"):  # None is "no penalty": "auto" (the default) is FIT's
+            if name not in given or opt[name] == "auto":
                 opt[name] = getattr(fit, name)
         opt["progress"] = True if opt["progress"] is None else bool(opt["progress"])
 

@@ -47,7 +47,7 @@ def holdout_unsuitable(op: Any) -> str | None:
         return (
             "hold-out validation picks iterates 1.8-2.0 dB worse than the discrepancy rule on "
             "partial-Fourier data (a held-out k-space sample is not predictable from the others; "
-            "docs/notes.md); use the discrepancy rule"
+            "measured in rfprior's docs/notes.md); use the discrepancy rule"
         )
     return None
 

@@ -369,6 +369,15 @@ ERRORS = {
     "output-dir-missing": (["reconstruct", "{mimo}", "-o", "{out_in_missing_dir}", *FAST], "does not exist"),
     "compare-missing": (["compare", "{missing}"], "no such file"),
     "compare-unknown-prior": (["compare", "{mimo}", "--priors", "unet", "--iterations", "2"], "prior must be one of"),
+    # the second prior is checked before the first one's fit
+    "compare-unknown-2nd-prior": (
+        ["compare", "{mimo}", "--priors", "deep_decoder,unet", "--iterations", "2"],
+        "unknown in priors: ['unet']",
+    ),
+    "compare-holdout-pf": (
+        ["compare", "{partial_fourier}", "--stop", "holdout", "--iterations", "2"],
+        "'holdout' is not offered for PartialFourier",
+    ),
     "compare-iterations-0": (["compare", "{mimo}", "--iterations", "0"], "iterations must be ≥ 1"),
     "compare-unknown-stop": (["compare", "{mimo}", "--stop", "magic", "--iterations", "2"], "stop must be one of"),
     "demo-missing": (["demo", "--input", "{missing}", "--outdir", "{outdir}"], "no such file"),
@@ -394,6 +403,7 @@ ERRORS = {
 def _fill(argv: list[str], files: dict[str, Path], tmp_path: Path) -> list[str]:
     names = {
         "mimo": files["mimo"],
+        "partial_fourier": files["partial_fourier"],
         "broken": files["broken"],
         "text": files["text"],
         "missing": tmp_path / "missing.h5",

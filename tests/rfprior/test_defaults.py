@@ -11,7 +11,6 @@ import operators as ops
 import rfprior
 from rfprior import defaults
 from rfprior.cli.parser import _parser
-from rfprior.stopping import default_rules
 
 
 def _pf(n: int = 16) -> ops.PartialFourier:
@@ -65,15 +64,38 @@ def test_the_cli_reads_the_same_defaults():
     assert args.checkpoint_every == fit.checkpoint_every and args.no_average is (not fit.average)
 
 
-def test_reconstruct_without_options_stops_like_the_cli():
+def test_reconstruct_without_options_does_what_the_cli_does(tmp_path, capsys):
+    """``rfprior reconstruct f.h5`` and ``rfprior.reconstruct(y, op)`` (same budget): same settings, same image."""
+    import json
+    import warnings
+
+    from rfprior.cli import main
+    from rfprior.io import load, load_result, operator_from
+
+    f, out = tmp_path / "pf.h5", tmp_path / "r.nc"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rfprior.scenes.simulate("partial_fourier", size=16, snr_db=20, seed=0, path=f)
+        assert main(["-q", "reconstruct", str(f), "-o", str(out), "--iterations", "4"]) == 0
+        op, y = operator_from(load(f))
+        api = rfprior.reconstruct(y, op, iterations=4, progress=False)
+    capsys.readouterr()
+    saved = load_result(out)
+    cli = json.loads(saved.attrs["settings"]) if isinstance(saved.attrs["settings"], str) else saved.attrs["settings"]
+    for key in ("stop", "prior", "penalty", "loss", "lr", "iterations", "seed", "reg_noise_std"):
+        assert cli[key] == json.loads(json.dumps(api.settings[key])), key
+    assert [s["rule"] for s in api.settings["stop"]] == ["Discrepancy", "RunningAverage"]
+    assert api.settings["penalty"]["name"] == "tv" and api.settings["prior"]["name"] == "deep_decoder"
+    assert torch.allclose(torch.as_tensor(saved["image"].values), api.image.cpu(), atol=1e-6)
+
+
+def test_penalty_defaults_are_read_from_fit(monkeypatch):
+    """``penalty="auto"``/``penalty_weight="auto"`` (reconstruct's defaults) mean :data:`defaults.FIT`'s values."""
+    from rfprior.fit.options import FitOptions
+
     op = _pf()
-    x = torch.zeros(op.in_shape, dtype=op.dtype)
-    x[4:12, 5:11] = 1
-    y = op(x) + 0.05 * torch.randn(op.out_shape, dtype=op.dtype, generator=torch.Generator().manual_seed(0))
-    kw = dict(iterations=4, prior_kwargs={"channels": 8, "layers": 3}, progress=False, sigma=0.05)
-    res = rfprior.reconstruct(y, op, **kw)
-    cli = rfprior.reconstruct(y, op, stop=default_rules(defaults.FIT.stop, 0.05, average=defaults.FIT.average), **kw)
-    assert res.settings["stop"] == cli.settings["stop"] == [r.settings() for r in default_rules(sigma=0.05)]
-    assert [s["rule"] for s in res.settings["stop"]] == ["Discrepancy", "RunningAverage"]
-    assert res.settings["penalty"]["name"] == "tv" and res.settings["prior"]["name"] == "deep_decoder"
-    assert torch.equal(res.image, cli.image)
+    assert FitOptions.build(op).penalty_weight == "auto" and FitOptions.build(op).penalty == "tv"
+    monkeypatch.setattr(defaults, "FIT", dataclasses.replace(defaults.FIT, penalty=None, penalty_weight=0.123))
+    assert FitOptions.build(op, penalty="auto", penalty_weight="auto").penalty is None
+    assert FitOptions.build(op, penalty="auto", penalty_weight="auto").penalty_weight == 0.123
+    assert FitOptions.build(op, penalty="tv", penalty_weight=0.5).penalty_weight == 0.5  # given values win
