@@ -33,6 +33,8 @@ def _problem(n=32, acc=4.0, snr_db=20.0, seed=1, mask="cartesian"):
 
 
 def _run(op, y, **kw):
+    # these tests count iterations: a fixed budget unless a test names its rules (the default stops on the data)
+    kw.setdefault("stop", rfprior.FixedIterations())
     kw.setdefault("prior", "deep_decoder")
     kw.setdefault("prior_kwargs", SMALL_DD)
     kw.setdefault("progress", False)
@@ -135,11 +137,11 @@ def test_explosion_is_restored_and_persistent_failure_stops_cleanly():
         out = forward(z)
         return out * 1e4 if calls["n"] == 31 + 1 else out  # +1: the autoscale probe
 
-    baseline = rfprior.reconstruct(y, op, prior=net, iterations=40, progress=False)
+    baseline = rfprior.reconstruct(y, op, prior=net, iterations=40, progress=False, stop=rfprior.FixedIterations())
     net = rfprior.priors.make_prior("deep_decoder", op.in_shape, seed=0, **SMALL_DD)
     forward = net.forward
     net.forward = exploding_forward
-    res = rfprior.reconstruct(y, op, prior=net, iterations=40, progress=False)
+    res = rfprior.reconstruct(y, op, prior=net, iterations=40, progress=False, stop=rfprior.FixedIterations())
     assert res.backtracks == baseline.backtracks + 1
     misfit = res.history["misfit"].values
     assert misfit[20:].max() < 2 * misfit[20] and res.history.sizes["iteration"] == 40  # the jump never recorded

@@ -328,7 +328,7 @@ def test_persistent_nan_stops_with_the_last_valid_iterate_and_a_warning(files):
 
         net.forward = faulty_forward
         return rfprior.reconstruct(y, op, prior=net, iterations=iterations, max_backtracks=3, progress=False,
-                                   callbacks=[schedule])
+                                   callbacks=[schedule], stop=rfprior.FixedIterations())
 
     with pytest.warns(RuntimeWarning, match="after 3 consecutive backtracks"):
         res = run(persistent_from=10, iterations=40)
