@@ -109,31 +109,8 @@ def _parser() -> argparse.ArgumentParser:
         else:
             s.add_argument("--priors", default=None, help=f"comma-separated, each one of {priors} (default auto)")
             s.add_argument("--json", type=Path, default=None, help="also write the table as JSON here")
-        s.add_argument(
-            "--loss",
-            default=defaults.FIT.loss,
-            choices=LOSSES,
-            help=f"data term: {_choices(LOSSES)} (default {defaults.FIT.loss})",
-        )
-        s.add_argument("--stop", default=defaults.FIT.stop, help=_stop_help(RULES))
-        s.add_argument(
-            "--penalty",
-            default=defaults.FIT.penalty,
-            choices=PENALTY_CHOICES,
-            help=f"image penalty added to the fit: {_choices(PENALTY_CHOICES)} (default auto: the modality's default; "
-            "tv: DIP + TV with λ a fraction of the TV-discrepancy λ)",
-        )
-        s.add_argument("--iterations", type=int, default=None, help="iteration budget")
-        s.add_argument("--lr", type=float, default=None, help="Adam step size")
-        s.add_argument("--sigma", type=float, default=None, help="noise σ per component (default: estimated)")
+        _add_fit_options(s, RULES, per_file="")
         s.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps …")
-        s.add_argument("--seed", type=int, default=defaults.FIT.seed)
-        s.add_argument(
-            "--fits",
-            type=int,
-            default=defaults.FIT.fits,
-            help="average this many independently seeded fits (2: twice the time, ≈ +1 dB; docs/guide.md)",
-        )
 
     _add_convert_parser(sub, common)
 
@@ -182,23 +159,8 @@ def _add_batch_parser(sub: argparse._SubParsersAction, common: argparse.Argument
     s.add_argument("--warm-start", action="store_true", help="inputs are frames in order: start each from the last")
     s.add_argument("--force", action="store_true", help="recompute inputs whose result is up to date")
     s.add_argument("--prior", default=None, help=f"{priors} (default auto: the modality's default prior)")
-    s.add_argument(
-        "--loss",
-        default=defaults.FIT.loss,
-        choices=LOSSES,
-        help=f"data term: {_choices(LOSSES)} (default {defaults.FIT.loss})",
-    )
-    s.add_argument("--stop", default=defaults.FIT.stop, help=_stop_help(RULES))
-    s.add_argument(
-        "--penalty",
-        default=defaults.FIT.penalty,
-        choices=PENALTY_CHOICES,
-        help=f"image penalty added to the fit: {_choices(PENALTY_CHOICES)} (default auto: the modality's default)",
-    )
     s.add_argument("--no-average", action="store_true", help="return the raw iterate, not the running average")
-    s.add_argument("--iterations", type=int, default=None, help="iteration budget")
-    s.add_argument("--lr", type=float, default=None, help="Adam step size")
-    s.add_argument("--sigma", type=float, default=None, help="noise σ per component (default: estimated per file)")
+    _add_fit_options(s, RULES, per_file=" per file")
     s.add_argument(
         "--device",
         dest="worker_device",
@@ -206,7 +168,29 @@ def _add_batch_parser(sub: argparse._SubParsersAction, common: argparse.Argument
         default=None,
         help="every fit's device: cpu, cuda (1 GPU/worker)",
     )
-    s.add_argument("--seed", type=int, default=defaults.FIT.seed)
+
+
+def _add_fit_options(s: argparse.ArgumentParser, rules, per_file: str) -> None:
+    """The fit's options shared by reconstruct, compare and batch (defaults: :data:`rfprior.defaults.FIT`)."""
+    fit = defaults.FIT
     s.add_argument(
-        "--fits", type=int, default=defaults.FIT.fits, help="average this many independently seeded fits per file"
+        "--loss", default=fit.loss, choices=LOSSES, help=f"data term: {_choices(LOSSES)} (default {fit.loss})"
+    )
+    s.add_argument("--stop", default=fit.stop, help=_stop_help(rules))
+    s.add_argument(
+        "--penalty",
+        default=fit.penalty,
+        choices=PENALTY_CHOICES,
+        help=f"image penalty added to the fit: {_choices(PENALTY_CHOICES)} (default auto: the modality's default; "
+        "tv: DIP + TV with λ a fraction of the TV-discrepancy λ)",
+    )
+    s.add_argument("--iterations", type=int, default=None, help="iteration budget")
+    s.add_argument("--lr", type=float, default=None, help="Adam step size")
+    s.add_argument("--sigma", type=float, default=None, help=f"noise σ per component (default: estimated{per_file})")
+    s.add_argument("--seed", type=int, default=fit.seed)
+    s.add_argument(
+        "--fits",
+        type=int,
+        default=fit.fits,
+        help=f"average this many independently seeded fits{per_file} (2: twice the time, ≈ +1 dB; docs/guide.md)",
     )
