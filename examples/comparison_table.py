@@ -47,7 +47,7 @@ FILES = {"mimo": "mimo.h5", "partial_fourier": "partial_fourier.h5", "diffractio
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--fast", action="store_true", help="tiny iteration counts (for tests)")
+    parser.add_argument("--fast", action="store_true", help="tiny iteration counts, no penalty (for tests)")
     parser.add_argument("--outdir", type=Path, default=Path("examples-out"), help="where the JSON goes")
     parser.add_argument("--priors", default="deep_decoder,dip_small", help="comma-separated prior names")
     parser.add_argument("--iterations", type=int, default=None, help="iteration budget per prior (default 600)")
@@ -65,8 +65,16 @@ def main(argv: list[str] | None = None) -> int:
         op, y = io.operator_from(ds)
         truth = torch.as_tensor(ds["truth"].values)
         sigma = float(ds.attrs["noise_sigma"])  # only to express the misfit in units of Mσ²; rules estimate σ
+        # --fast (a smoke run): 5 iterations and no penalty, whose automatic weight is itself a TV solve
         rows, _ = compare(
-            op, y, truth=truth, priors=priors, iterations=iterations, seed=0, tv_iters=10 if args.fast else 200
+            op,
+            y,
+            truth=truth,
+            priors=priors,
+            iterations=iterations,
+            seed=0,
+            tv_iters=10 if args.fast else 200,
+            penalty=None if args.fast else "auto",
         )
         print(f"\n## {modality} ({FILES[modality]}, {op.size_out} measurements, image {op.in_shape})\n")
         print(format_table(rows, op.size_out, sigma))
