@@ -94,7 +94,7 @@ class Loop:
         self.net, self.op, self.loss_fn = net, op, loss_fn
         self.penalty = penalty  # image-domain term added to the loss (fit units), e.g. TV
         # the data misfit ½‖A x − y‖² is the MSE loss itself: don't compute it twice per iteration
-        self.loss_is_misfit = isinstance(loss_fn, MSELoss) and penalty is None
+        self.data_is_misfit = isinstance(loss_fn, MSELoss)
         self.reg, self.max_bt = opts.reg_noise_std, opts.max_backtracks
         self.jump = 10 ** (opts.backtrack_db / 10)
         self.gen = torch.Generator(device=op.device).manual_seed(opts.seed + 7919)
@@ -148,12 +148,11 @@ class Loop:
         """Forward pass: ``(output, loss, loss value, misfit (fit units), acceptable)``."""
         out = self.output()
         pred = self.op.forward(out)
-        loss = self.loss_fn(pred, self.y_s, self.op)
-        if self.penalty is not None:
-            loss = loss + self.penalty(out)
+        data = self.loss_fn(pred, self.y_s, self.op)
+        loss = data if self.penalty is None else data + self.penalty(out)
         loss_value = float(loss.detach())
-        if self.loss_is_misfit:
-            misfit_s = loss_value
+        if self.data_is_misfit:  # the MSE data term is the misfit: no second pass over the measurements
+            misfit_s = loss_value if self.penalty is None else float(data.detach())
         else:
             with torch.no_grad():
                 misfit_s = float(half_squared_norm(pred.detach() - self.y_s))
