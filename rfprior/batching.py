@@ -117,11 +117,11 @@ def _refuse_holdout(files: list[str]) -> None:
         except (OSError, ValueError):
             continue
     if pf:
-        raise ValueError(
-            f"stop 'holdout' is not offered for partial-Fourier data ({', '.join(pf[:3])}"
-            f"{', …' if len(pf) > 3 else ''}): the hold-out choice was 1.8-2.0 dB worse than the discrepancy "
-            "rule's there; use the discrepancy rule"
-        )
+        from .stopping.holdout import PARTIAL_FOURIER_REASON
+
+        more = ", …" if len(pf) > 3 else ""
+        raise ValueError(f"stop 'holdout' is not offered for partial-Fourier data ({', '.join(pf[:3])}{more}): "
+                         + PARTIAL_FOURIER_REASON)  # fmt: skip
 
 
 def _local_cluster(workers: int | None, threads: int | None, n_tasks: int, device: str | None, warm: bool):

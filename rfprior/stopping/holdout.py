@@ -37,19 +37,21 @@ from .base import Decision, FitContext, Monitor, StoppingRule
 __all__ = ["HoldOut", "holdout_unsuitable", "split_indices"]
 
 
+#: Why hold-out validation is not offered for partial Fourier (measured; module docstring).
+PARTIAL_FOURIER_REASON = (
+    "hold-out validation picks iterates 1.8-2.0 dB worse than the discrepancy rule on "
+    "partial-Fourier data (a held-out k-space sample is not predictable from the others; "
+    "measured in rfprior's docs/notes.md); use the discrepancy rule"
+)
+
+
 def holdout_unsuitable(op: Any) -> str | None:
     """Why hold-out validation is not offered for ``op``'s forward model (``None``: it is).
 
     Partial Fourier (restricted operators by their parent's type): measured 1.8–2.0 dB below
     the discrepancy rule (module docstring).
     """
-    if isinstance(forward_model(op), PartialFourier):
-        return (
-            "hold-out validation picks iterates 1.8-2.0 dB worse than the discrepancy rule on "
-            "partial-Fourier data (a held-out k-space sample is not predictable from the others; "
-            "measured in rfprior's docs/notes.md); use the discrepancy rule"
-        )
-    return None
+    return PARTIAL_FOURIER_REASON if isinstance(forward_model(op), PartialFourier) else None
 
 
 def split_indices(m: int, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
