@@ -43,6 +43,16 @@ SECTIONS: dict[str, tuple[str, str]] = {
         "python -m benchmarks.time_to_result --sizes 64,128 --threads 2",
     ),
     "engine": ("Engine: per-iteration cost and time to result", "python -m benchmarks.engine"),
+    "gpu": (
+        "On a GPU (NVIDIA H200): CUDA tests, cost per step, time to result, the published-size DIP row",
+        "python -m benchmarks.gpu --device cuda --budget 420 --threads 16 --faithful",
+    ),
+    "gpu_dt": (
+        "On a GPU (NVIDIA H200): the tomography NUDFT paths",
+        "python -m benchmarks.gpu --device cuda --budget 195 --threads 16 --modalities diffraction_tomography "
+        "--sizes 256,512 --cpu-sizes '' --ttr-sizes 256,512 --faithful --faithful-images camera "
+        "--sigmoid-images astronaut --tag dt",
+    ),
     "deepinv_peer": ("deepinv as a peer", "python -m benchmarks.deepinv_peer (separate venv with deepinv)"),
     "stopping": ("Stopping rules (48², 1500 iterations)", "python -m benchmarks.stopping"),
     "stopping_400": (

@@ -34,7 +34,15 @@ import numpy as np
 import torch
 
 from .arrays import antenna_on_grid, as_frequencies, as_grid, as_positions, hamming_taper, principal_coordinate
-from .mimo_steering import SPEED_OF_LIGHT, SPREADING_MODES, SteeringBlocks, _take, hankel_correction, spreading_mode
+from .mimo_steering import (
+    SPEED_OF_LIGHT,
+    SPREADING_MODES,
+    SteeringBlocks,
+    _take,
+    default_memory_budget,
+    hankel_correction,
+    spreading_mode,
+)
 
 __all__ = ["MIMORadar", "SPEED_OF_LIGHT", "SPREADING_MODES", "hankel_correction", "spreading_mode"]
 
@@ -67,8 +75,10 @@ class MIMORadar(SteeringBlocks):
         Amplitude model (module docstring): none; ``1/(|t-p|·|p-r|)`` (``True``); the 2-D
         ``1/√(|t-p|·|p-r|)``; or the exact 2-D Hankel form. Any spreading needs pixels
         that do not touch an antenna. ``op.spreading`` holds the canonical name.
-    memory_budget : int
-        Bytes for the steering cache plus the temporaries of one apply.
+    memory_budget : int or None
+        Bytes for the steering cache plus the temporaries of one apply. ``None`` (default):
+        256 MiB on the CPU, 4 GiB on other devices (resolved again by :meth:`to`), so that on
+        a GPU the steering matrices of images up to 512² stay cached.
     cache_steering : ``"auto"`` | ``True`` | ``False``
         Keep ``E_T``/``E_R`` for all frequencies (``s·N_f·P·(N_T+N_R)`` bytes,
         ``s = 8`` for complex64): ``"auto"`` when that leaves ``min(16 MiB, budget/4)``
@@ -93,7 +103,7 @@ class MIMORadar(SteeringBlocks):
         z,
         *,
         spreading: bool | str = False,
-        memory_budget: int = 256 * 2**20,
+        memory_budget: int | None = None,
         cache_steering: bool | str = "auto",
         dtype: torch.dtype = torch.complex64,
         device: torch.device | str | None = None,
@@ -101,9 +111,11 @@ class MIMORadar(SteeringBlocks):
         tx, rx = as_positions(tx, "tx"), as_positions(rx, "rx")
         f, gx, gz = as_frequencies(frequencies), as_grid(x, "x"), as_grid(z, "z")
         mode = spreading_mode(spreading)
-        if isinstance(memory_budget, bool) or not isinstance(memory_budget, (int, float, np.integer, np.floating)):
+        if memory_budget is not None and (
+            isinstance(memory_budget, bool) or not isinstance(memory_budget, (int, float, np.integer, np.floating))
+        ):
             raise TypeError(f"memory_budget must be a number of bytes, got {type(memory_budget).__name__}")
-        if not (math.isfinite(memory_budget) and memory_budget > 0):
+        if memory_budget is not None and not (math.isfinite(memory_budget) and memory_budget > 0):
             raise ValueError(f"memory_budget must be a positive number of bytes, got {memory_budget!r}")
         if cache_steering not in ("auto", True, False):
             raise ValueError(f"cache_steering must be 'auto', True or False, got {cache_steering!r}")
@@ -114,7 +126,8 @@ class MIMORadar(SteeringBlocks):
             arr.setflags(write=False)
         self.tx, self.rx, self.frequencies, self.x, self.z = tx, rx, f, gx, gz
         self.spreading: str = mode
-        self.memory_budget = int(memory_budget)
+        self._budget_arg = None if memory_budget is None else int(memory_budget)
+        self.memory_budget = default_memory_budget(self.device) if memory_budget is None else int(memory_budget)
         self.cache_steering = cache_steering
         # the Hankel correction depends on k·d: no shared offset table across frequencies
         self._step = None if mode == "hankel" else self._uniform_step()

@@ -29,7 +29,14 @@ import torch
 from .arrays import max_distance
 from .base import LinearOperator
 
-__all__ = ["SPEED_OF_LIGHT", "SPREADING_MODES", "SteeringBlocks", "hankel_correction", "spreading_mode"]
+__all__ = [
+    "SPEED_OF_LIGHT",
+    "SPREADING_MODES",
+    "SteeringBlocks",
+    "default_memory_budget",
+    "hankel_correction",
+    "spreading_mode",
+]
 
 #: Amplitude models of :class:`~operators.mimo.MIMORadar` (see :mod:`operators.mimo`).
 SPREADING_MODES = ("none", "spherical", "cylindrical", "hankel")
@@ -38,6 +45,14 @@ SPEED_OF_LIGHT = 299_792_458.0
 #: Working-set target of one block (bytes), below ``memory_budget``: keeps CPU blocks in cache.
 _BLOCK_TARGET = {"cpu": 16 * 2**20, "cuda": 1024 * 2**20}
 _MIN_PIXELS = 16  # smallest pixel block the planner will use
+#: Default ``memory_budget`` per device type: on a GPU the steering cache of a 512² image (2.1 GB
+#: for 8 × 8 antennas × 64 frequencies) fits, so an apply is matrix products, not phasor generation.
+_DEFAULT_BUDGET = {"cpu": 256 * 2**20, "cuda": 4 * 2**30}
+
+
+def default_memory_budget(device: torch.device | str) -> int:
+    """``MIMORadar``'s ``memory_budget`` when none is given: 256 MiB on the CPU, 4 GiB elsewhere."""
+    return _DEFAULT_BUDGET.get(torch.device(device).type, _DEFAULT_BUDGET["cuda"])
 _WANT_PIXELS = {False: 512, True: 2048}  # pixels per block aimed for (generated / cached steering)
 _UNIFORM_TOL_RAD = 1e-9  # max phase error (rad) allowed when treating the frequencies as uniformly spaced
 
@@ -205,6 +220,8 @@ class SteeringBlocks(LinearOperator):
 
     def _after_to(self) -> None:
         self._cache = {}  # caches were built for the old device/dtype; rebuild lazily
+        if getattr(self, "_budget_arg", 0) is None:  # the default budget follows the device
+            self.memory_budget = default_memory_budget(self.device)
         self._resolve_cache()
 
     # ------------------------------------------------------------------ steering blocks

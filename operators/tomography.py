@@ -38,10 +38,11 @@ import numpy as np
 import torch
 
 from .base import LinearOperator
-from .nufft import NonUniformFourier2D, dense_cost, nufft_available
+from .nufft import NonUniformFourier2D, dense_cost, dense_tables_cached, kbnufft_available, nufft_available
 
 __all__ = [
     "DiffractionTomography",
+    "auto_method",
     "born_data",
     "rytov_data",
     "unwrap_phase",
@@ -52,6 +53,26 @@ __all__ = [
 
 ArrayT = TypeVar("ArrayT", torch.Tensor, np.ndarray)
 AUTO_DENSE_MAX_COST = 1 << 20  # "auto": dense NUDFT when M·H·W ≤ 2²⁰ (measured crossover ≈ 1e6)
+
+
+def auto_method(
+    n_samples: int, shape: tuple[int, int], device: torch.device | str, dtype: torch.dtype = torch.complex64
+) -> str:
+    """The NUDFT path ``method="auto"`` takes for ``n_samples`` frequencies on an ``(H, W)`` grid.
+
+    CPU: the exact dense NUDFT while ``M·H·W ≤ AUTO_DENSE_MAX_COST`` or finufft is missing, else
+    finufft. Other devices (finufft is CPU-only and would copy through the host every call): the
+    dense NUDFT while its phase tables stay cached on the device (≤ 4 GiB: up to 512² in the
+    default geometry) or torchkbnufft is missing, else torchkbnufft. Measured on an H200
+    (``benchmarks/results/gpu_dt.md``), forward + adjoint at 256² / 512²: dense 2.5 / 32.8 ms,
+    torchkbnufft 32.7 / 37.1 ms (table) and 13.8 / 47.2 ms (sparse), finufft through the host
+    27.9 / 43.7 ms.
+    """
+    if torch.device(device).type == "cpu":
+        small = dense_cost(n_samples, shape) <= AUTO_DENSE_MAX_COST
+        return "dense" if small or not nufft_available() else "nufft"
+    cached = dense_tables_cached(n_samples, shape, device, dtype)
+    return "dense" if cached or not kbnufft_available() else "kbnufft"
 
 
 # ---------------------------------------------------------------------- validation
@@ -123,9 +144,10 @@ class DiffractionTomography(LinearOperator):
         ``l_D``, distance from the rotation centre to the detector line (≥ 0).
     detector_size : int, optional
         Number of detector samples ``N`` (default ``W``).
-    method : ``"auto"``, ``"nufft"`` (finufft) or ``"dense"`` (exact NUDFT)
-        ``"auto"`` takes the dense path when ``M·H·W ≤ 2²⁰`` (``M`` = number of
-        propagating samples), when finufft is missing or when ``device`` is not the CPU.
+    method : ``"auto"``, ``"nufft"`` (finufft, CPU), ``"kbnufft"`` (torchkbnufft, any device), ``"dense"`` (exact)
+        ``"auto"`` picks the fastest path for the device the operator lives on, again after
+        every :meth:`to`: on the CPU, dense when ``M·H·W ≤ 2²⁰`` (``M`` = number of propagating
+        samples) or finufft is missing, else finufft; on a GPU, see :func:`auto_method`.
     dtype, device : complex dtype and torch device
 
     Shapes
@@ -173,8 +195,8 @@ class DiffractionTomography(LinearOperator):
                 raise ValueError(f"{where}: detector_size must be ≥ 2, got {n_det}")
         else:
             raise TypeError(f"{where}: detector_size must be an int or None, got {type(detector_size).__name__}")
-        if method not in ("auto", "nufft", "dense"):
-            raise ValueError(f"{where}: method must be 'auto', 'nufft' or 'dense', got {method!r}")
+        if method not in ("auto", "nufft", "kbnufft", "dense"):
+            raise ValueError(f"{where}: method must be 'auto', 'nufft', 'kbnufft' or 'dense', got {method!r}")
         super().__init__((H, W), (ang.size, n_det), ("angle", "detector"), dtype=dtype, device=device,
                          spatial_dims=("detector",))
         self.angles = ang
@@ -198,15 +220,22 @@ class DiffractionTomography(LinearOperator):
         self._k = kx[prop][None, :, None] * t[:, None, :] + (gamma - self.k_m)[None, :, None] * s[:, None, :]
         self._coef_np = dx * (1j / (2 * gamma)) * np.exp(1j * (gamma - self.k_m) * l_d)
         omega = (self._k[..., ::-1] * dx).reshape(-1, 2)  # (ω_y, ω_x) in rad/pixel
-        if method == "auto":
-            small = dense_cost(omega.shape[0], (H, W)) <= AUTO_DENSE_MAX_COST
-            method = "dense" if small or not nufft_available() or self.device.type != "cpu" else "nufft"
+        self._auto = method == "auto"
+        if self._auto:
+            method = auto_method(omega.shape[0], (H, W), self.device, dtype)
         self.method = method
         self._nudft = NonUniformFourier2D(omega, (H, W), method=method, dtype=dtype, device=self.device)
         self._after_to()
 
     def _after_to(self) -> None:
         self._coef = torch.from_numpy(self._coef_np).to(device=self.device, dtype=self.dtype)
+        if self._auto:  # "auto" means the fastest path on the device the operator now lives on
+            method = auto_method(self._nudft.size_out, self.in_shape, self.device, self.dtype)
+            if method != self.method:
+                self.method = method
+                nu = self._nudft
+                self._nudft = NonUniformFourier2D(nu.omega, nu.in_shape, method=method, dtype=self.dtype,
+                                                  device=self.device)  # fmt: skip
 
     # ------------------------------------------------------------------ geometry
     @property

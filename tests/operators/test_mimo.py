@@ -443,3 +443,16 @@ def test_restricted_normal_diagonal_is_exact(spreading):
     keep = torch.rand(op.out_shape, generator=torch.Generator().manual_seed(5)) < 0.4
     a = dense_matrix(op)[keep.numpy().ravel()]
     np.testing.assert_allclose(op.restrict(keep).normal_diagonal().numpy().ravel(), (np.abs(a) ** 2).sum(0), rtol=1e-10)
+
+
+def test_default_memory_budget_follows_the_device():
+    """``memory_budget=None``: 256 MiB on the CPU, 4 GiB elsewhere, re-resolved by ``.to``; a given budget stays."""
+    from operators.mimo_steering import default_memory_budget
+
+    assert default_memory_budget("cpu") == 256 * 2**20 and default_memory_budget("cuda") == 4 * 2**30
+    geom = small_geometry()
+    assert MIMORadar(*geom).memory_budget == 256 * 2**20
+    fixed = MIMORadar(*geom, memory_budget=10**7)
+    assert fixed.to(dtype=torch.complex128).memory_budget == 10**7
+    with pytest.raises(TypeError, match="memory_budget"):
+        MIMORadar(*geom, memory_budget="1GB")

@@ -9,10 +9,12 @@ from conftest import ADJOINT_TOL
 from mie_cylinder import cylinder_sinogram
 
 from operators.backpropagation import angle_weights, filtered_backpropagation, filtered_backpropagation_op
-from operators.nufft import NonUniformFourier2D, nufft_available
+from operators.nufft import NonUniformFourier2D, kbnufft_available, nufft_available
 from operators.testing import check_adjoint
 from operators.tomography import (
+    AUTO_DENSE_MAX_COST,
     DiffractionTomography,
+    auto_method,
     born_data,
     index_to_object,
     object_to_index,
@@ -26,7 +28,8 @@ NM = 1.333  # medium index
 DX = LAM / NM / 4  # pixel: a quarter of the wavelength in the medium
 K_M = 2 * math.pi * NM / LAM
 needs_nufft = pytest.mark.skipif(not nufft_available(), reason="finufft not installed")
-METHODS = ["dense", pytest.param("nufft", marks=needs_nufft)]
+needs_kb = pytest.mark.skipif(not kbnufft_available(), reason="torchkbnufft not installed")
+METHODS = ["dense", pytest.param("nufft", marks=needs_nufft), pytest.param("kbnufft", marks=needs_kb)]
 
 
 def full_angles(n: int) -> np.ndarray:
@@ -85,6 +88,44 @@ def test_dense_and_nufft_agree():
     b = NonUniformFourier2D(om, (16, 12), method="nufft", dtype=torch.complex128)
     assert rel(b(x[0, :16, :12]), a(x[0, :16, :12])) < 1e-10
     assert check_adjoint(b) < 1e-12
+
+
+@needs_kb
+def test_dense_and_kbnufft_agree():
+    """torchkbnufft (the GPU path) against the exact NUDFT: ≈ 2e-4 relative, exact transposes."""
+    args = (full_angles(48), (48, 40), LAM, NM, DX, 5 * DX)
+    dense = DiffractionTomography(*args, method="dense", dtype=torch.complex128)
+    kb = DiffractionTomography(*args, method="kbnufft", dtype=torch.complex128)
+    g = torch.Generator().manual_seed(4)
+    x = torch.randn(2, 48, 40, generator=g, dtype=torch.complex128)
+    y = torch.randn(2, 48, 40, generator=g, dtype=torch.complex128)
+    assert rel(kb(x), dense(x)) < 5e-4 and rel(kb.adjoint(y), dense.adjoint(y)) < 5e-4
+    assert rel(kb(x), dense(x)) > 1e-8  # an approximation (a second dense path would be ~1e-15)
+    assert check_adjoint(kb, batch=(2,)) < 1e-12
+    assert kb.to(dtype=torch.complex64).method == "kbnufft"
+    om = torch.rand(400, 2, generator=g, dtype=torch.float64) * 20 - 10  # any range: wrapped mod 2π
+    a = NonUniformFourier2D(om, (16, 12), method="dense", dtype=torch.complex128)
+    b = NonUniformFourier2D(om, (16, 12), method="kbnufft", dtype=torch.complex128)
+    assert rel(b(x[0, :16, :12]), a(x[0, :16, :12])) < 5e-4 and b.accuracy == pytest.approx(2e-4)
+    # precomputed sparse interpolation matrices (the default off the CPU): ten times closer, still exact transposes
+    c = NonUniformFourier2D(om, (16, 12), method="kbnufft", kb_interp="sparse", dtype=torch.complex128)
+    assert rel(c(x[0, :16, :12]), a(x[0, :16, :12])) < 5e-5 and check_adjoint(c) < 1e-12
+    with pytest.raises(ValueError, match="kb_interp"):
+        NonUniformFourier2D(om, (16, 12), method="kbnufft", kb_interp="linear")
+
+
+def test_auto_method_per_device():
+    cpu, gpu = torch.device("cpu"), torch.device("cuda")
+    assert auto_method(100, (32, 32), cpu) == "dense"
+    assert auto_method(AUTO_DENSE_MAX_COST, (32, 32), cpu) == ("nufft" if nufft_available() else "dense")
+    assert auto_method(100, (32, 32), gpu) == "dense"  # never finufft off the CPU: it would copy every call
+    assert auto_method(349184, (512, 512), gpu) == "dense"  # 512² default geometry: 2.7 GB of tables, cached
+    big = auto_method(1_400_000, (1024, 1024), gpu)  # 23 GB of tables: not cached
+    assert big == ("kbnufft" if kbnufft_available() else "dense")
+    op = DiffractionTomography(full_angles(48), (48, 48), LAM, NM, DX)
+    assert op.method == auto_method(op._nudft.size_out, (48, 48), cpu)
+    with pytest.raises(ValueError, match="method must be"):
+        DiffractionTomography(full_angles(4), (8, 8), LAM, NM, DX, method="cufinufft")
 
 
 def test_matches_the_fourier_diffraction_theorem_written_out():
