@@ -70,6 +70,10 @@ class LoopState:
     reason: str = ""
     done: bool = False
     weights: dict[str, torch.Tensor] | None = None  #: network state at the deciding rule's choice
+    #: the running average with the lowest misfit of those checked (every ``AVERAGE_CHECK`` iterations)
+    best_average: torch.Tensor | None = None
+    best_average_misfit: float = math.inf
+    best_average_it: int | None = None
 
 
 class StopFitError(Exception):
@@ -135,6 +139,8 @@ class Loop:
         self.state = d["state"]
         if not hasattr(self.state, "weights"):  # a checkpoint from before warm starts
             self.state.weights = None
+        if not hasattr(self.state, "best_average"):  # a checkpoint from before the checked averages
+            self.state.best_average, self.state.best_average_misfit, self.state.best_average_it = None, math.inf, None
 
     # ------------------------------------------------------------------ one iteration
     def output(self) -> torch.Tensor:

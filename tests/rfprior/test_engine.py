@@ -302,3 +302,42 @@ def test_unreached_discrepancy_returns_the_better_fitting_of_average_and_last_it
     else:
         assert "running average" in res.stop_reason and m_avg <= m_last
         torch.testing.assert_close(res.image, avg, rtol=1e-4, atol=1e-6)
+
+
+def test_a_late_spike_falls_back_to_the_best_checked_running_average():
+    """The rule never decides and the fit is driven away from the data near the end (a spike): the
+    result is the running average of lowest misfit among those checked every AVERAGE_CHECK iterations,
+    not the spoiled last average or last iterate."""
+    from rfprior.fit.runner import AVERAGE_CHECK
+    from rfprior.stopping.average import EMA_RAMP
+
+    op, y, _, _ = _problem()
+    calls = [0]
+
+    def spiking_loss(pred, target, op_):  # least squares, then ascent for the last 60 of 200 iterations
+        calls[0] += 1
+        r = 0.5 * (pred - target).abs().pow(2).sum()
+        return r if calls[0] <= 140 else -r
+
+    seen = []
+    res = _run(
+        op,
+        y,
+        iterations=200,
+        sigma=1e-6,
+        loss=spiking_loss,
+        stop=[rfprior.Discrepancy(), rfprior.RunningAverage()],
+        callbacks=[lambda s: seen.append(s.image.clone())],
+    )
+    assert res.choices["discrepancy"] is None and "lowest misfit of those checked" in res.stop_reason
+    it = res.chosen_iteration
+    assert (it + 1) % AVERAGE_CHECK == 0 and it < 140
+    avgs, avg = [], None
+    for t, img in enumerate(seen):  # the engine's tail-averaging schedule
+        w = min(0.99, 1.0 - 1.0 / (1.0 + EMA_RAMP * t))
+        avg = img.clone() if avg is None else avg * w + img * (1 - w)
+        avgs.append(avg)
+    torch.testing.assert_close(res.image, avgs[it], rtol=1e-4, atol=1e-6)
+    m = _misfit(op, y, res.image)
+    assert m < _misfit(op, y, avgs[-1]) and m < _misfit(op, y, res.final_image)
+    assert m <= (1 + 1e-4) * min(_misfit(op, y, avgs[k]) for k in range(AVERAGE_CHECK - 1, len(avgs), AVERAGE_CHECK))
