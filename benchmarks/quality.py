@@ -157,11 +157,21 @@ def _timed(fn: Callable[[], Any]) -> tuple[Any, float]:
     return out, time.perf_counter() - t
 
 
-def run_case(case: dict[str, Any], variants: tuple[str, ...] = (), iterations: int | None = None) -> dict[str, Any]:
+def run_case(
+    case: dict[str, Any],
+    variants: tuple[str, ...] = (),
+    iterations: int | None = None,
+    previous: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One case: the classical methods, the ceiling and the prior's runs.
+
+    ``previous``: this case's row from an earlier run (``--prior-only``); its classical and
+    ceiling scores are kept (they do not depend on the prior: same scene, seed and σ̂) and only
+    the prior's runs are made again.
+    """
     import warnings
 
     import operators as ops
-    import rfprior
     from rfprior.metrics import psnr, ssim
     from rfprior.noise import estimate_sigma
     from rfprior.workflows import classical_image
@@ -174,6 +184,12 @@ def run_case(case: dict[str, Any], variants: tuple[str, ...] = (), iterations: i
     images: dict[str, torch.Tensor] = {}
     secs: dict[str, float] = {}
     info: dict[str, Any] = {"sigma_hat": sigma, "sigma_estimator": estimator}
+    if previous is not None:
+        if json.loads(json.dumps(case)) != previous["case"]:
+            raise ValueError(f"--prior-only: the earlier row is for {_label(previous['case'])}, not {_label(case)}")
+        kept = {k: v for k, v in previous["scores"].items() if not k.startswith("prior")}
+        info.update({k: v for k, v in previous["info"].items() if not k.startswith("prior")})
+        return _prior_runs(case, op, y, truth, variants, iterations, kept, info, info["tv_lambda"])
     (_, images["bp"]), secs["bp"] = _timed(lambda: classical_image(op, y))
     ch, secs["cgls"] = _timed(lambda: ops.cgls_discrepancy(op, y, sigma))
     images["cgls"], info["cgls_iterations"] = ch.image, ch.parameter
@@ -190,11 +206,36 @@ def run_case(case: dict[str, Any], variants: tuple[str, ...] = (), iterations: i
             best = (p, x0, f)
     secs["tv_oracle"] = time.perf_counter() - t
     images["tv_oracle"], info["tv_oracle_factor"] = best[1], best[2]
+    scores = {
+        k: {"psnr": float(psnr(v, truth)), "ssim": float(ssim(v, truth)), "seconds": secs[k]} for k, v in images.items()
+    }
+    return _prior_runs(case, op, y, truth, variants, iterations, scores, info, tv.parameter)
+
+
+def _prior_runs(
+    case: dict[str, Any],
+    op: Any,
+    y: torch.Tensor,
+    truth: torch.Tensor,
+    variants: tuple[str, ...],
+    iterations: int | None,
+    scores: dict[str, Any],
+    info: dict[str, Any],
+    tv_lambda: float,
+) -> dict[str, Any]:
+    """The prior's runs of one case (its defaults, then the variants), added to ``scores``."""
+    import warnings
+
+    import rfprior
+    from rfprior.metrics import psnr, ssim
+
+    images: dict[str, torch.Tensor] = {}
+    secs: dict[str, float] = {}
     runs: dict[str, tuple[str | None, Any, int]] = {"prior": ("auto", "auto", 1)}
     for v in variants:  # "plain", "tv0.25", optionally "x2" for the mean of two seeded fits
         spec, _, k = v.partition("x")
         fits = int(k) if k else 1
-        runs[f"prior_{v}"] = (None, 0.0, fits) if spec == "plain" else ("tv", float(spec[2:]) * tv.parameter, fits)
+        runs[f"prior_{v}"] = (None, 0.0, fits) if spec == "plain" else ("tv", float(spec[2:]) * tv_lambda, fits)
     for name, (pen, weight, fits) in runs.items():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -218,9 +259,8 @@ def run_case(case: dict[str, Any], variants: tuple[str, ...] = (), iterations: i
             "prior": res.settings["prior"].get("preset", res.settings["prior"]["name"]),
             "penalty": res.settings.get("penalty"),
         }
-    scores = {
-        k: {"psnr": float(psnr(v, truth)), "ssim": float(ssim(v, truth)), "seconds": secs[k]} for k, v in images.items()
-    }
+    for k, v in images.items():
+        scores[k] = {"psnr": float(psnr(v, truth)), "ssim": float(ssim(v, truth)), "seconds": secs[k]}
     return {"case": case, "scores": scores, "info": info}
 
 
@@ -331,6 +371,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--modalities", default="", help="comma-separated subset of the tier's modalities")
     ap.add_argument("--outdir", type=Path, default=RESULTS)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument(
+        "--prior-only",
+        action="store_true",
+        help="rerun only the prior; keep the classical scores of the tier's last results (after a change to the prior)",
+    )
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     tier = "smoke" if args.smoke else args.tier
@@ -345,9 +390,18 @@ def main(argv: list[str] | None = None) -> int:
         mods = {m for m in args.modalities.split(",") if m}
         todo = [c for c in cases(tier) if not mods or c["modality"] in mods][i - 1 :: n]
         variants = tuple(v for v in args.variants.split(",") if v)
+        previous: dict[str, Any] = {}
+        if args.prior_only:
+            last = args.outdir / f"{name}.json"
+            if not last.exists():
+                raise SystemExit(f"--prior-only: no earlier results {last} to take the classical scores from")
+            previous = {_label(r["case"]): r for r in json.loads(last.read_text())["rows"]}
+            missing = [_label(c) for c in todo if _label(c) not in previous]
+            if missing:
+                raise SystemExit(f"--prior-only: {last.name} lacks {len(missing)} case(s), e.g. {missing[0]}")
         rows = []
         for c in todo:
-            r = run_case(c, variants, iterations=30 if tier == "smoke" else None)
+            r = run_case(c, variants, iterations=30 if tier == "smoke" else None, previous=previous.get(_label(c)))
             rows.append(r)
             print(_label(c), " ".join(f"{k} {v['psnr']:.2f}" for k, v in r["scores"].items()), flush=True)
             payload = {"machine": machine(), "tier": tier, "rows": rows}
@@ -357,7 +411,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
     md = summarise(payload["rows"], f"Quality benchmark — {tier} tier")
     write_outputs(name, payload, md, args.outdir)
-    figure(payload["rows"], args.outdir / f"{name}.png")
+    figure(payload["rows"], args.outdir / name)
     print(md)
     return 0
 

@@ -74,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--input", type=Path, default=DATA, help="a diffraction_tomography measurement file")
     parser.add_argument("--odtbrain", action="store_true", help="also run ODTbrain's backpropagation")
     args = parser.parse_args(argv)
-    cg_iters, tv_iters, iterations = (3, 5, 5) if args.fast else (200, 200, 1500)
+    cg_iters, tv_iters = (3, 5) if args.fast else (200, 200)
+    iterations = 5 if args.fast else None  # None: the forward model's default budget (3000)
     args.outdir.mkdir(parents=True, exist_ok=True)
 
     ds = io.load(args.input)

@@ -52,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--outdir", type=Path, default=Path("examples-out"), help="where figures go")
     parser.add_argument("--input", type=Path, default=DATA, help="a partial_fourier measurement file")
     args = parser.parse_args(argv)
-    cg_iters, tv_iters, iterations = (3, 5, 5) if args.fast else (20, 200, 1500)
+    cg_iters, tv_iters = (3, 5) if args.fast else (20, 200)
+    iterations = 5 if args.fast else None  # None: the forward model's default budget (3000)
     args.outdir.mkdir(parents=True, exist_ok=True)
 
     ds = io.load(args.input)

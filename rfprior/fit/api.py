@@ -78,7 +78,8 @@ def reconstruct(
         Default: :func:`rfprior.stopping.default_rules` — the discrepancy principle with a running
         average, as ``rfprior reconstruct`` (``[Discrepancy(sigma=sigma), RunningAverage(0.99)]``);
         ``[]``: a fixed number of iterations.
-    iterations : iteration budget (default ``rfprior.defaults.FIT.iterations``, 1500).
+    iterations : iteration budget (default ``rfprior.defaults.default_iterations(op)``: 3000 for
+        partial Fourier and tomography, 1500 for radar and other forward models).
     lr : Adam step size (default ``FIT.lr``, 0.01).
     seed : seeds the prior (weights and input), the input jitter and the rules (default 0).
     device : where to run (``"cpu"``, ``"cuda"``, …); default: the operator's device.

@@ -66,7 +66,7 @@ class FitOptions:
             raise TypeError(f"unknown reconstruct option(s) {unknown}")
         opt = {k: given.get(k) for k in names}
         for name in (
-            "loss", "iterations", "lr", "seed", "reg_noise_std", "autoscale",
+            "loss", "lr", "seed", "reg_noise_std", "autoscale",
             "backtrack_db", "max_backtracks", "checkpoint_every", "fits",
         ):  # fmt: skip
             if opt[name] is None:
@@ -89,6 +89,8 @@ class FitOptions:
             raise ValueError(
                 "init: a warm start is not supported with fits > 1 (every fit would start alike); use fits=1"
             )
+        if opt["iterations"] is None:
+            opt["iterations"] = defaults.default_iterations(op)
         opt["iterations"] = int(opt["iterations"])
         if opt["iterations"] < 1:
             raise ValueError(f"iterations must be ≥ 1, got {opt['iterations']}")

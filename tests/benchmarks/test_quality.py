@@ -63,3 +63,17 @@ def test_check_scenes_follow_the_physics(family):
         assert float(torch.angle(pts).std()) > 0.5
     if family == "natural":  # a natural image with a smooth, non-trivial phase
         assert float(torch.angle(truth).std()) > 0.1 and float(truth.abs().max()) == pytest.approx(1.0)
+
+
+def test_prior_only_keeps_the_classical_scores_and_reruns_the_prior(row):
+    import json
+
+    previous = json.loads(json.dumps(row))  # as read back from the results file
+    previous["scores"]["tv"]["psnr"] = -1.0  # a marker: kept, not recomputed
+    again = quality.run_case(row["case"], variants=(), iterations=20, previous=previous)
+    assert again["scores"]["tv"]["psnr"] == -1.0 and again["info"]["tv_lambda"] == row["info"]["tv_lambda"]
+    assert set(again["scores"]) == set(quality.METHODS)  # the earlier variant is not carried over
+    assert again["scores"]["prior"]["psnr"] == pytest.approx(row["scores"]["prior"]["psnr"], abs=1e-6)
+    other = dict(row["case"], seed=row["case"]["seed"] + 1)
+    with pytest.raises(ValueError, match="earlier row is for"):
+        quality.run_case(other, iterations=20, previous=previous)
