@@ -151,7 +151,8 @@ def _operators() -> str:
 
 def render() -> str:
     """The text of ``docs/validation.md`` for the current ``benchmarks/results/``."""
-    present = sorted(p.stem for p in RESULTS.glob("*.md"))
+    # the pieces of a run split over processes (``--part i/n``) are not kept in git: only their merge
+    present = sorted(p.stem for p in RESULTS.glob("*.md") if not re.search(r"_part\d+of\d+$", p.stem))
     order = [s for s in SECTIONS if s in present] + [s for s in present if s not in SECTIONS]
     figures = _figures(present)
     parts = [HEADER.strip(), "## Contents", "\n".join(f"* [{_title(s)}](#{_anchor(s)})" for s in order), _operators()]
