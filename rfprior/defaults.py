@@ -11,10 +11,10 @@ operator — measured subsets, hold-out splits — by its parent's, :func:`forwa
 most specific class first, so a subclass of :class:`operators.PartialFourier` gets the
 partial-Fourier defaults. :func:`register_modality` adds a forward model.
 
-The values were chosen by measurement: the budget, step size and priors on
-``benchmarks/engine.py`` (docs/guide.md, "Defaults"), the penalty factors on
-``benchmarks/quality.py`` (docs/validation.md), the discrepancy τ per prior on
-``benchmarks/stopping.py``.
+The values were chosen by measurement: the step size and priors on ``benchmarks/engine.py``
+(docs/guide.md, "Defaults"), the penalty factors and the per-model iteration budgets on
+``benchmarks/quality.py`` (docs/validation.md, docs/notes.md), the discrepancy τ per prior on
+``benchmarks/stopping.py`` (at a 1500-iteration budget).
 """
 
 from __future__ import annotations
