@@ -119,7 +119,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--outdir", type=Path, default=Path("rfprior-demo"))
     s.add_argument("--input", type=Path, default=None, help="measurement file (default: bundled data/mimo.h5)")
-    s.add_argument("--iterations", type=int, default=None)
+    s.add_argument("--iterations", type=int, default=None, help="iteration budget (default: the forward model's)")
     s.add_argument("--seed", type=int, default=defaults.FIT.seed)
     s.add_argument("--device", default=None)
     s.add_argument("--force", action="store_true")
@@ -184,7 +184,13 @@ def _add_fit_options(s: argparse.ArgumentParser, rules, per_file: str) -> None:
         help=f"image penalty added to the fit: {_choices(PENALTY_CHOICES)} (default auto: the modality's default; "
         "tv: DIP + TV with λ a fraction of the TV-discrepancy λ)",
     )
-    s.add_argument("--iterations", type=int, default=None, help="iteration budget")
+    s.add_argument(
+        "--iterations",
+        type=int,
+        default=None,
+        help="iteration budget (default: the forward model's, rfprior.default_iterations — "
+        "3000 for partial Fourier and tomography, 1500 for radar)",
+    )
     s.add_argument("--lr", type=float, default=None, help="Adam step size")
     s.add_argument("--sigma", type=float, default=None, help=f"noise σ per component (default: estimated{per_file})")
     s.add_argument("--seed", type=int, default=fit.seed)
