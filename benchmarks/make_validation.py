@@ -149,10 +149,14 @@ def _operators() -> str:
     return "\n".join(lines)
 
 
+def is_part(stem: str) -> bool:
+    """A piece of a run split over processes (``--part i/n``): not kept in git, only their merge is."""
+    return re.search(r"_part\d+of\d+$", stem) is not None
+
+
 def render() -> str:
     """The text of ``docs/validation.md`` for the current ``benchmarks/results/``."""
-    # the pieces of a run split over processes (``--part i/n``) are not kept in git: only their merge
-    present = sorted(p.stem for p in RESULTS.glob("*.md") if not re.search(r"_part\d+of\d+$", p.stem))
+    present = sorted(p.stem for p in RESULTS.glob("*.md") if not is_part(p.stem))
     order = [s for s in SECTIONS if s in present] + [s for s in present if s not in SECTIONS]
     figures = _figures(present)
     parts = [HEADER.strip(), "## Contents", "\n".join(f"* [{_title(s)}](#{_anchor(s)})" for s in order), _operators()]

@@ -22,6 +22,8 @@ def test_validation_page_is_generated_from_the_results() -> None:
 def test_every_result_summary_is_on_the_validation_page() -> None:
     text = (ROOT / "docs" / "validation.md").read_text()
     for md in (ROOT / "benchmarks" / "results").glob("*.md"):
+        if make_validation.is_part(md.stem):  # a split run's pieces (ignored by git); their merge is listed
+            continue
         assert f"benchmarks/results/{md.name}" in text, md.name
 
 
