@@ -333,3 +333,24 @@ def test_backpropagation_input_errors():
         filtered_backpropagation(sino, full_angles(4), (16, 16), -LAM, NM, DX)
     with pytest.warns(UserWarning, match="pixel_size"):
         DiffractionTomography(full_angles(4), (16, 16), LAM, NM, LAM)  # coarser than λ_m/(2√2): aliasing
+
+
+@needs_nufft
+def test_finufft_threads_do_not_change_the_answer(monkeypatch):
+    """Small problems run finufft on one thread, large ones on torch's; either way the same transform."""
+    import operators.nufft as nufft_mod
+
+    g = torch.Generator().manual_seed(5)
+    om = torch.rand(3000, 2, generator=g, dtype=torch.float64) * 6 - 3
+    x = torch.randn(24, 20, generator=g, dtype=torch.complex64)
+    c = torch.randn(3000, generator=g, dtype=torch.complex64)
+    one = NonUniformFourier2D(om, (24, 20), method="nufft")
+    assert one._threads() == 1  # 3000 points: below the single-thread limit
+    monkeypatch.setattr(nufft_mod, "_SINGLE_THREAD_POINTS", 10)  # now a "large" problem
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    many = NonUniformFourier2D(om, (24, 20), method="nufft")
+    assert many._threads() == 2
+    exact = NonUniformFourier2D(om, (24, 20), method="dense", dtype=torch.complex128)
+    for op in (one, many):
+        assert rel(op(x).to(torch.complex128), exact(x.to(torch.complex128))) < 1e-5
+        assert rel(op.adjoint(c).to(torch.complex128), exact.adjoint(c.to(torch.complex128))) < 1e-5
