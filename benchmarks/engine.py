@@ -128,7 +128,7 @@ def _time_to_result(modality: str, size: int, prior: str | None = None) -> dict[
         "is_default_prior": prior == default,
         "tau": res.rule_summaries.get("discrepancy", {}).get("tau"),
         "min_misfit_ratio": res.rule_summaries.get("discrepancy", {}).get("min_ratio"),
-        "budget": rfprior.defaults.FIT.iterations,
+        "budget": res.settings["iterations"],
         "chosen_iteration": res.chosen_iteration,
         "ran_iterations": res.final_iteration + 1,
         "seconds": secs,

@@ -391,6 +391,8 @@ def main(argv: list[str] | None = None) -> int:
         todo = [c for c in cases(tier) if not mods or c["modality"] in mods][i - 1 :: n]
         variants = tuple(v for v in args.variants.split(",") if v)
         previous: dict[str, Any] = {}
+        if args.prior_only and mods:
+            raise SystemExit("--prior-only reruns a whole tier (its results file is rewritten): drop --modalities")
         if args.prior_only:
             last = args.outdir / f"{name}.json"
             if not last.exists():

@@ -22,7 +22,7 @@ Run it
 ------
 ::
 
-    python examples/diffraction_tomography.py          # ≈ 75 s on 2 CPU cores
+    python examples/diffraction_tomography.py          # ≈ 30 s on 2 CPU cores (3000 iterations)
     python examples/diffraction_tomography.py --fast   # seconds (for tests)
 
 Writes ``dt_comparison`` and ``dt_curves`` (``.png`` and ``.pdf``) into ``--outdir``.

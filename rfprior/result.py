@@ -101,8 +101,9 @@ class Result:
         their mean (1/K normalisation, data units) — where the fits disagree; an indicator,
         not a calibrated error bar. ``None`` for one fit.
     weights : NetworkState or None
-        The network at ``chosen_iteration`` (the deciding rule's choice; the last iteration
-        when no rule chose), for a warm start ``reconstruct(..., init=result)``; written to
+        The network at ``chosen_iteration`` (the deciding rule's choice, or the checked running
+        average the budget-end fallback chose; the last iteration when it fell back to the last
+        average or iterate), for a warm start ``reconstruct(..., init=result)``; written to
         a result file by ``save_result(..., weights=True)``. With ``fits > 1``: the first fit's.
     """
 

@@ -74,6 +74,8 @@ class LoopState:
     best_average: torch.Tensor | None = None
     best_average_misfit: float = math.inf
     best_average_it: int | None = None
+    best_average_weights: dict[str, torch.Tensor] | None = None  #: network state at ``best_average_it``
+    fell_back_to_checked: bool = False  #: the result is ``best_average`` (set when the result is chosen)
 
 
 class StopFitError(Exception):
@@ -137,10 +139,12 @@ class Loop:
         self._snap = None  # the new optimiser holds new state tensors
         self.gen.set_state(d["gen"])
         self.state = d["state"]
-        if not hasattr(self.state, "weights"):  # a checkpoint from before warm starts
-            self.state.weights = None
-        if not hasattr(self.state, "best_average"):  # a checkpoint from before the checked averages
-            self.state.best_average, self.state.best_average_misfit, self.state.best_average_it = None, math.inf, None
+        # a checkpoint from before warm starts / the checked averages: its pickled state lacks those
+        # fields (the dataclass defaults on the class would hide that from hasattr)
+        for name in ("weights", "best_average", "best_average_misfit", "best_average_it", "best_average_weights",
+                     "fell_back_to_checked"):  # fmt: skip
+            if name not in vars(self.state):
+                setattr(self.state, name, getattr(LoopState, name))
 
     # ------------------------------------------------------------------ one iteration
     def output(self) -> torch.Tensor:
@@ -226,12 +230,15 @@ class Loop:
 
     def keep_weights(self) -> None:
         """Copy the network's state (weights that produced this iterate, input, buffers) into the loop state."""
+        self.state.weights = self.copy_weights(self.state.weights)
+
+    def copy_weights(self, into: dict[str, torch.Tensor] | None) -> dict[str, torch.Tensor]:
+        """The network's state copied into ``into`` (reused when it has the same keys, else a new dict)."""
         sd = self.net.state_dict()
-        s = self.state
-        if s.weights is None or s.weights.keys() != sd.keys():
-            s.weights = {k: v.detach().clone() for k, v in sd.items()}
-        else:
-            torch._foreach_copy_(list(s.weights.values()), [v.detach() for v in sd.values()])
+        if into is None or into.keys() != sd.keys():
+            return {k: v.detach().clone() for k, v in sd.items()}
+        torch._foreach_copy_(list(into.values()), [v.detach() for v in sd.values()])
+        return into
 
     def misfit_of(self, image: torch.Tensor) -> float:
         """Data misfit ``½‖A x − y‖²`` (data units) of an image in data units, on the fitted measurements."""

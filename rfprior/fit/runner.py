@@ -89,6 +89,7 @@ class Run(Loop):
             if m_avg < s.best_average_misfit:
                 s.best_average_misfit, s.best_average_it = m_avg, it
                 s.best_average = avg.clone() if s.best_average is None else s.best_average.copy_(avg)
+                s.best_average_weights = self.copy_weights(s.best_average_weights)
         src = avg if avg is not None else img
         stats: dict[str, float | None] = {}
         lead_stop = False
@@ -170,10 +171,13 @@ class Run(Loop):
 
     # ------------------------------------------------------------------ result
     def _network_state(self, settings: dict[str, Any]) -> NetworkState:
-        """The kept state at the deciding rule's choice, else the last accepted iterate's weights."""
+        """The kept state at the deciding rule's choice (or at the checked average the fallback chose), else the last
+        accepted iterate's weights."""
         s = self.state
         if s.weights is not None and s.choices.get(self.monitors[0].name) is not None:
             sd, it = s.weights, int(s.choices[self.monitors[0].name])
+        elif s.fell_back_to_checked and s.best_average_weights is not None:
+            sd, it = s.best_average_weights, int(s.best_average_it)
         else:  # the live parameters may be one step past the last accepted iterate: use its copy
             sd = dict(self.net.state_dict())
             sd.update(zip(self.param_names, self.good, strict=True))
@@ -203,6 +207,7 @@ class Run(Loop):
             # improving, and a late spike of the fit spoils both the last iterate and the last average
             m_avg, m_last = self.misfit_of(avg), s.prev_misfit / self.scale**2
             if s.best_average is not None and s.best_average_misfit < min(m_avg, m_last):
+                s.fell_back_to_checked = True
                 why = (
                     f"; fell back to the running average at iteration {s.best_average_it} (the lowest misfit of "
                     f"those checked every {AVERAGE_CHECK} iterations; the last average and iterate fit worse)"

@@ -12,8 +12,9 @@ estimated from the data (:func:`rfprior.noise.estimate_sigma`) and reported.
 **Choice of τ.** τ = 1 stops where the residual equals the noise energy. A fit with
 ``p`` effective degrees of freedom has expected residual ``(M − p)σ²`` at its best, so
 the best iterate of a prior that keeps adding signal detail while it fits noise only
-slowly sits *below* Mσ². Measured on the stopping benchmark at the shipped budget
-(48², PF/MIMO/DT, SNR 10–30 dB, 1500 iterations; τ calibrated on seeds 0–2 and
+slowly sits *below* Mσ². Measured on the stopping benchmark at a 1500-iteration budget
+(48², PF/MIMO/DT, SNR 10–30 dB; not recalibrated for the 3000 of partial Fourier and
+tomography; τ calibrated on seeds 0–2 and
 checked on seeds 3–4): the Deep Decoder is best stopped at τ = 0.5 (within 0.5 dB of
 the oracle in 59 % / 56 % of cases vs 56 % / 44 % at τ = 0.7 and 30 % / 39 % at τ = 1),
 the skip network (DIP), which fits noise fast once it has fit the signal, at τ = 1

@@ -341,3 +341,8 @@ def test_a_late_spike_falls_back_to_the_best_checked_running_average():
     m = _misfit(op, y, res.image)
     assert m < _misfit(op, y, avgs[-1]) and m < _misfit(op, y, res.final_image)
     assert m <= (1 + 1e-4) * min(_misfit(op, y, avgs[k]) for k in range(AVERAGE_CHECK - 1, len(avgs), AVERAGE_CHECK))
+    # the kept network is the one of that iteration (a warm start from the result starts there)
+    assert res.weights.iteration == it
+    frozen = lambda p, t, o: 0 * p.abs().sum()  # noqa: E731 - no step: the first output is the kept network's
+    refit = _run(op, y, prior=None, init=res, iterations=1, stop=rfprior.FixedIterations(), loss=frozen)
+    torch.testing.assert_close(refit.final_image, seen[it], rtol=1e-4, atol=1e-5)
