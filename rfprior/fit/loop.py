@@ -75,7 +75,6 @@ class LoopState:
     best_average_misfit: float = math.inf
     best_average_it: int | None = None
     best_average_weights: dict[str, torch.Tensor] | None = None  #: network state at ``best_average_it``
-    fell_back_to_checked: bool = False  #: the result is ``best_average`` (set when the result is chosen)
 
 
 class StopFitError(Exception):
@@ -141,8 +140,7 @@ class Loop:
         self.state = d["state"]
         # a checkpoint from before warm starts / the checked averages: its pickled state lacks those
         # fields (the dataclass defaults on the class would hide that from hasattr)
-        for name in ("weights", "best_average", "best_average_misfit", "best_average_it", "best_average_weights",
-                     "fell_back_to_checked"):  # fmt: skip
+        for name in ("weights", "best_average", "best_average_misfit", "best_average_it", "best_average_weights"):
             if name not in vars(self.state):
                 setattr(self.state, name, getattr(LoopState, name))
 

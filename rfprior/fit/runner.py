@@ -170,14 +170,14 @@ class Run(Loop):
         return self._result(settings, interrupted)
 
     # ------------------------------------------------------------------ result
-    def _network_state(self, settings: dict[str, Any]) -> NetworkState:
-        """The kept state at the deciding rule's choice (or at the checked average the fallback chose), else the last
-        accepted iterate's weights."""
+    def _network_state(self, settings: dict[str, Any], chosen_it: int) -> NetworkState:
+        """The kept state at the chosen iteration (the deciding rule's choice, or the checked average the
+        fallback chose), else the last accepted iterate's weights."""
         s = self.state
         if s.weights is not None and s.choices.get(self.monitors[0].name) is not None:
             sd, it = s.weights, int(s.choices[self.monitors[0].name])
-        elif s.fell_back_to_checked and s.best_average_weights is not None:
-            sd, it = s.best_average_weights, int(s.best_average_it)
+        elif s.best_average_weights is not None and chosen_it == s.best_average_it:
+            sd, it = s.best_average_weights, chosen_it
         else:  # the live parameters may be one step past the last accepted iterate: use its copy
             sd = dict(self.net.state_dict())
             sd.update(zip(self.param_names, self.good, strict=True))
@@ -207,7 +207,6 @@ class Run(Loop):
             # improving, and a late spike of the fit spoils both the last iterate and the last average
             m_avg, m_last = self.misfit_of(avg), s.prev_misfit / self.scale**2
             if s.best_average is not None and s.best_average_misfit < min(m_avg, m_last):
-                s.fell_back_to_checked = True
                 why = (
                     f"; fell back to the running average at iteration {s.best_average_it} (the lowest misfit of "
                     f"those checked every {AVERAGE_CHECK} iterations; the last average and iterate fit worse)"
@@ -249,7 +248,7 @@ class Run(Loop):
             oracle_image=None if s.oracle is None else s.oracle.cpu(),
             rule_summaries=summaries,
             image_psnr=None if self.truth is None else float(psnr(chosen, self.truth, peak=self.psnr_peak)),
-            weights=self._network_state(settings),
+            weights=self._network_state(settings, chosen_it),
         )
 
 
