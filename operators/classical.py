@@ -278,14 +278,21 @@ def _tv_start(op: LinearOperator, y: torch.Tensor, x: torch.Tensor) -> _TVState:
 
 @torch.no_grad()
 def tv_discrepancy(
-    op: LinearOperator, y: torch.Tensor, sigma: float, tau: float = 1.0, iters: int = 200
+    op: LinearOperator,
+    y: torch.Tensor,
+    sigma: float,
+    tau: float = 1.0,
+    iters: int = 200,
+    *,
+    rtol: float | None = None,
 ) -> DiscrepancyChoice:
     """TV with λ chosen by the discrepancy principle (:mod:`operators.parameter_choice`).
 
     ``y`` is one measurement ``op.out_shape`` (no batch); ``sigma`` the noise σ per
     real/imag component. Each λ is solved with ``iters`` PDHG steps, warm-started from
     the nearest λ already solved; the descent starts at ``λ₀ = ‖Aᴴy‖_∞`` (data units),
-    where TV flattens the image.
+    where TV flattens the image. ``rtol`` (default ``None``: the full protocol) trades precision
+    in λ for fewer solves (see :func:`~operators.parameter_choice.search_lambda`).
     """
     unit, y_n, a_norm = _tv_setup(op, y)
     if y_n.shape != torch.Size(op.out_shape):
@@ -301,4 +308,4 @@ def tv_discrepancy(
         return state.x, state, 0.5 * _norm(op.forward(state.x) - y) ** 2
 
     lam0 = float(op.adjoint(y).abs().max())
-    return search_lambda(solve, lam0, target, name="tv_discrepancy")
+    return search_lambda(solve, lam0, target, name="tv_discrepancy", rtol=rtol)

@@ -28,6 +28,9 @@ import torch
 
 __all__ = ["DiscrepancyChoice", "discrepancy_target", "search_lambda"]
 
+#: ``rtol`` searches descend a whole decade per solve while the misfit is above this × target.
+_COARSE_ABOVE = 4.0
+
 
 @dataclass(frozen=True)
 class DiscrepancyChoice:
@@ -70,6 +73,7 @@ def search_lambda(
     bisections: int = 5,
     max_steps: int = 24,
     name: str = "solver",
+    rtol: float | None = None,
 ) -> DiscrepancyChoice:
     """Largest λ with misfit ≤ ``target`` by warm-started descent then log-bisection.
 
@@ -83,7 +87,16 @@ def search_lambda(
     step : factor between consecutive λ of the descent (default half a decade).
     bisections : log-bisection steps between the bracketing λ (precision ``step^(1/2^b)``).
     max_steps : limit of the descent (or ascent).
+    rtol : ``None`` (default) for the protocol above. A number in (0, 1) asks for a cheaper
+        answer: the descent takes ``step²`` while the misfit is above ``4 × target``, and the
+        bracket is refined by regula falsi on ``log misfit`` against ``log λ`` (Illinois
+        variant, at most ``bisections`` solves), stopping at the first passing λ whose
+        misfit is within ``rtol`` of the target (``misfit ≥ (1 − rtol) target``) or once the
+        bracket is as narrow as the bisection's would be. Meant for a λ that is only used
+        as a scale (the DIP + TV weight); the baselines keep the protocol above.
     """
+    if rtol is not None and not 0 < rtol < 1:
+        raise ValueError(f"{name}: rtol must be None or in (0, 1), got {rtol!r}")
     if not (lam_start > 0 and math.isfinite(lam_start)):
         raise ValueError(f"{name}: the starting λ must be finite and > 0, got {lam_start!r}")
     evals = 0
@@ -101,21 +114,22 @@ def search_lambda(
             lam_up = good[0] * step
             img, state_up, mis = run(lam_up, good[2])
             if mis > target:
-                bad = (lam_up, state_up)
+                bad = (lam_up, state_up, mis)
                 break
             good = (lam_up, img, state_up, mis)
         else:
             return DiscrepancyChoice(good[1], good[0], good[3], target, True, evals)
     else:
-        bad = (lam, state)
+        bad = (lam, state, mis)
         good = None
         for _ in range(max_steps):
-            lam_dn = bad[0] / step
+            coarse = rtol is not None and mis > _COARSE_ABOVE * target
+            lam_dn = bad[0] / (step * step if coarse else step)
             img, state_dn, mis = run(lam_dn, bad[1])
             if mis <= target:
                 good = (lam_dn, img, state_dn, mis)
                 break
-            bad = (lam_dn, state_dn)
+            bad = (lam_dn, state_dn, mis)
         if good is None:
             warnings.warn(
                 f"{name}: the discrepancy target ½‖Ax−y‖² ≤ {target:.4g} was not reached down to λ = {bad[0]:.3g} "
@@ -124,11 +138,53 @@ def search_lambda(
                 stacklevel=3,
             )
             return DiscrepancyChoice(img, bad[0], mis, target, False, evals)
+    if rtol is not None:
+        precision = step ** (1.0 / 2**bisections)  # the bisection's bracket at the end
+        return _refine(run, good, bad, target, rtol, bisections, precision, evals_so_far=lambda: evals)
     for _ in range(bisections):  # log-bisection between good (passes, smaller λ) and bad (fails, larger λ)
         lam_mid = math.sqrt(good[0] * bad[0])
         img, state_mid, mis = run(lam_mid, good[2])
         if mis <= target:
             good = (lam_mid, img, state_mid, mis)
         else:
-            bad = (lam_mid, state_mid)
+            bad = (lam_mid, state_mid, mis)
     return DiscrepancyChoice(good[1], good[0], good[3], target, True, evals)
+
+
+def _refine(
+    run: Callable[[float, Any], tuple[torch.Tensor, Any, float]],
+    good: tuple[float, torch.Tensor, Any, float],
+    bad: tuple[float, Any, float],
+    target: float,
+    rtol: float,
+    max_solves: int,
+    precision: float,
+    evals_so_far: Callable[[], int],
+) -> DiscrepancyChoice:
+    """Regula falsi (Illinois) on ``log misfit − log target`` over ``log λ`` inside ``[good, bad]``.
+
+    Stops when the passing misfit is within ``rtol`` of the target, when the bracket is as
+    narrow as ``precision`` (the ratio of its ends), or after ``max_solves`` solves.
+    """
+    lg, lb = math.log(good[0]), math.log(bad[0])
+    fg, fb = math.log(max(good[3], 1e-300) / target), math.log(max(bad[2], 1e-300) / target)
+    side = 0  # which end was kept last (Illinois: halve the kept end's value when it repeats)
+    for _ in range(max_solves):
+        if good[3] >= (1.0 - rtol) * target or bad[0] / good[0] <= precision:
+            break
+        t = fg / (fg - fb) if fb != fg else 0.5
+        t = min(max(t, 0.1), 0.9)  # stay inside the bracket, keep shrinking it
+        lam = math.exp(lg + t * (lb - lg))
+        img, state, mis = run(lam, good[2])
+        f = math.log(max(mis, 1e-300) / target)
+        if mis <= target:
+            good, lg, fg = (lam, img, state, mis), math.log(lam), f
+            if side == -1:
+                fb *= 0.5
+            side = -1
+        else:
+            bad, lb, fb = (lam, state, mis), math.log(lam), f
+            if side == 1:
+                fg *= 0.5
+            side = 1
+    return DiscrepancyChoice(good[1], good[0], good[3], target, True, evals_so_far())

@@ -134,6 +134,30 @@ def test_search_lambda_ascends_when_the_start_already_fits():
     assert ch.reached and 1.9 < ch.parameter <= 2.0
 
 
+def test_search_lambda_rtol_answers_within_the_tolerance_with_fewer_solves():
+    # misfit(λ) = 1 + λ (monotone, smooth in log λ); target 3: the exact answer is λ = 2
+    def solve(lam, state):
+        return torch.zeros(1), state, 1.0 + lam
+
+    full = search_lambda(solve, 1e4, 3.0)
+    quick = search_lambda(solve, 1e4, 3.0, rtol=0.05)
+    assert full.reached and quick.reached
+    assert 0.95 * 3.0 <= quick.misfit <= 3.0  # passes, and within rtol of the target
+    assert quick.evaluations < full.evaluations
+    assert quick.parameter == pytest.approx(2.0, rel=0.1)
+    with pytest.raises(ValueError, match="rtol"):
+        search_lambda(solve, 1.0, 3.0, rtol=1.5)
+
+
+def test_tv_discrepancy_rtol_is_a_cheaper_passing_answer():
+    op, y, _truth, sigma = _pf_problem(24)
+    full = ops.tv_discrepancy(op, y, sigma, iters=60)
+    quick = ops.tv_discrepancy(op, y, sigma, iters=60, rtol=0.05)
+    assert quick.reached and (1 - 0.05) * quick.target <= quick.misfit <= quick.target
+    assert quick.evaluations < full.evaluations
+    assert quick.parameter == pytest.approx(full.parameter, rel=0.5)
+
+
 @pytest.mark.parametrize(
     ("call", "match"),
     [

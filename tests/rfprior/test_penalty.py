@@ -5,7 +5,7 @@ import torch
 
 import operators as ops
 import rfprior
-from rfprior.penalty import auto_factor, total_variation
+from rfprior.penalty import WEIGHT_RTOL, auto_factor, total_variation
 
 
 def _problem(n: int = 32, seed: int = 0):
@@ -39,7 +39,7 @@ def test_auto_weight_is_a_fraction_of_the_tv_discrepancy_lambda():
     op, y, _truth, sigma = _problem()
     res = rfprior.reconstruct(y, op, prior="deep_decoder", penalty="tv", iterations=5, progress=False, sigma=sigma)
     pen = res.settings["penalty"]
-    lam = ops.tv_discrepancy(op, y, sigma, iters=100).parameter
+    lam = ops.tv_discrepancy(op, y, sigma, iters=100, rtol=WEIGHT_RTOL).parameter
     assert pen["tv_discrepancy_lambda"] == pytest.approx(lam)
     assert pen["weight"] == pytest.approx(auto_factor(op) * lam)
     assert pen["sigma"] == sigma and pen["sigma_estimator"] == "given"
