@@ -140,7 +140,8 @@ def search_lambda(
             return DiscrepancyChoice(img, bad[0], mis, target, False, evals)
     if rtol is not None:
         precision = step ** (1.0 / 2**bisections)  # the bisection's bracket at the end
-        return _refine(run, good, bad, target, rtol, bisections, precision, evals_so_far=lambda: evals)
+        good = _refine(run, good, bad, target, rtol, bisections, precision)
+        return DiscrepancyChoice(good[1], good[0], good[3], target, True, evals)
     for _ in range(bisections):  # log-bisection between good (passes, smaller λ) and bad (fails, larger λ)
         lam_mid = math.sqrt(good[0] * bad[0])
         img, state_mid, mis = run(lam_mid, good[2])
@@ -159,12 +160,12 @@ def _refine(
     rtol: float,
     max_solves: int,
     precision: float,
-    evals_so_far: Callable[[], int],
-) -> DiscrepancyChoice:
+) -> tuple[float, torch.Tensor, Any, float]:
     """Regula falsi (Illinois) on ``log misfit − log target`` over ``log λ`` inside ``[good, bad]``.
 
-    Stops when the passing misfit is within ``rtol`` of the target, when the bracket is as
-    narrow as ``precision`` (the ratio of its ends), or after ``max_solves`` solves.
+    Returns the final passing ``(λ, image, state, misfit)``. Stops when the passing misfit is
+    within ``rtol`` of the target, when the bracket is as narrow as ``precision`` (the ratio of
+    its ends), or after ``max_solves`` solves.
     """
     lg, lb = math.log(good[0]), math.log(bad[0])
     fg, fb = math.log(max(good[3], 1e-300) / target), math.log(max(bad[2], 1e-300) / target)
@@ -187,4 +188,4 @@ def _refine(
             if side == 1:
                 fg *= 0.5
             side = 1
-    return DiscrepancyChoice(good[1], good[0], good[3], target, True, evals_so_far())
+    return good
