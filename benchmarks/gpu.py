@@ -16,11 +16,15 @@ Stages, in order; the summary is rewritten after each, so a run cut short keeps 
    and finufft through the host; forward + adjoint time and error against a complex128 finufft
    reference (``eps`` 1e-12). This is the measurement behind ``operators.tomography.auto_method``.
 4. **Time to result** of ``rfprior.reconstruct(y, op)`` with the defaults on the device
-   (``benchmarks.time_to_result``), sizes ``--ttr-sizes``; the CPU figure is estimated as its
-   iterations × the CPU fit step of stage 2 (same size), labelled so.
+   (``benchmarks.time_to_result``, without its separate penalty-weight timing: the set-up +
+   penalty column is the fit's wall time outside its loop), sizes ``--ttr-sizes``; the CPU figure
+   is estimated as its iterations × the CPU fit step of stage 2 (same size), labelled so.
 5. **Faithful DIP rows** (``benchmarks.faithful``'s protocol: whole 512² grayscale astronaut and
    camera, σ = 25/255, reference DIP, ``--dip-iterations`` iterations, BM3D on the same image as
-   the anchor), with whatever time is left (``--faithful``).
+   the anchor), with whatever time is left (``--faithful``; ``--no-bm3d`` leaves the anchor out).
+6. **Measured CPU time to result** on the host (``--cpu-ttr-sizes``), the check on the estimate.
+
+``--skip tests,split,nudft,cpu,ttr`` leaves stages out (a second call spends its minutes elsewhere).
 
 A stage that fails records its traceback in the summary and the next stage runs.
 """
@@ -186,6 +190,7 @@ def faithful_dip(
             "dip_peak_it": st["peak_it"], "dip_average_end": avg[-1], "discrepancy_it": disc,
             "dip_at_discrepancy": None if disc is None else r["psnr"][min(disc, len(r["psnr"]) - 1)],
             "s_per_it": r["seconds_per_iteration"],
+            "psnr_every_100": [round(v, 2) for v in r["psnr"][::100]],
         })  # fmt: skip
     return rows
 
@@ -208,7 +213,9 @@ def summarise(state: dict[str, Any]) -> str:
         f"# Device run: {info['device_name']}",
         "",
         f"torch {info['machine']['torch']}; device {info['device']}; CPU side: {info['machine']['cpu_count']} CPUs, "
-        f"torch threads {info['threads']}. Stages not reached within the {info['budget']:.0f} s budget are absent.",
+        f"torch threads {info['threads']}; TF32 convolutions {info.get('tf32_conv')}, TF32 matmul "
+        f"{info.get('tf32_matmul')} (torch defaults). Stages not reached within the {info['budget']:.0f} s budget "
+        "are absent.",
     ]
     if state.get("tests"):
         t = state["tests"]
@@ -238,26 +245,33 @@ def summarise(state: dict[str, Any]) -> str:
     if state.get("faithful"):
         rows = [[r["image"], "×".join(map(str, r["shape"])), r["iterations"], r["noisy"], r["bm3d"], r["dip_end"],
                  r["dip_average_end"], r["dip_peak"], r["dip_peak_it"], r["dip_at_discrepancy"], r["discrepancy_it"],
-                 None if r["bm3d"] is None else r["dip_end"] - r["bm3d"], r["s_per_it"]]
+                 None if r["bm3d"] is None else r["dip_end"] - r["bm3d"], r["s_per_it"],
+                 r["psnr_every_100"][18] if r["iterations"] > 1800 and len(r.get("psnr_every_100", [])) > 18 else None]
                 for r in state["faithful"]]  # fmt: skip
         head = ["image", "size", "iterations", "noisy", "BM3D", "DIP one run", "DIP 0.99 average", "DIP peak",
-                "at it", "DIP at Discrepancy", "it", "DIP − BM3D", "s / it"]  # fmt: skip
+                "at it", "DIP at Discrepancy", "it", "DIP − BM3D", "s / it",
+                "DIP at it 1800 (longer runs)"]  # fmt: skip
         out += ["", "## Faithful DIP rows (published size, grayscale, σ = 25/255)", "", md_table(head, rows), "",
                 "Published (colour, 9 images, 1800 iterations): DIP one run 29.22, 0.99 average 30.43, CBM3D 31.42 "
                 "(DIP − CBM3D −2.20 / −0.99 dB)."]  # fmt: skip
-    if state.get("ttr"):
+    if state.get("ttr") or state.get("cpu_ttr"):
         cpu = {(r["modality"], r["size"]): r for r in state.get("split", []) if r["device"] == "cpu"}
         if info["device"] == "cpu":
             cpu = {}
+        measured = {(r["case"]["modality"], r["case"]["size"]): r for r in state.get("cpu_ttr", [])}
         rows = []
-        for r in state["ttr"]:
-            c = cpu.get((r["case"]["modality"], r["case"]["size"]))
+        for r in state.get("ttr", []) + [r for r in state.get("cpu_ttr", []) if info["device"] != "cpu"]:
+            key = (r["case"]["modality"], r["case"]["size"])
+            c = cpu.get(key) if r["device"] != "cpu" else None
             est = None if c is None else r["iterations"] * c["step_ms"] / 1000
-            rows.append([r["case"]["modality"], f"{r['case']['size']}²", r["prior"], r["seconds"],
+            m = measured.get(key) if r["device"] != "cpu" else None
+            rows.append([r["case"]["modality"], f"{r['case']['size']}²", r["device"], r["prior"], r["seconds"],
                          r["penalty_seconds"], r["iterations"], 1000 * r["seconds_per_iteration"], r["psnr"], est,
-                         None if est is None else est / r["seconds"]])  # fmt: skip
-        head = ["modality", "size", "prior", "total s", "penalty weight s", "iterations", "ms / iteration", "PSNR",
-                "CPU est. s (its × CPU step)", "CPU / device"]  # fmt: skip
+                         None if est is None else est / r["seconds"], None if m is None else m["seconds"],
+                         None if m is None else m["seconds"] / r["seconds"]])  # fmt: skip
+        head = ["modality", "size", "device", "prior", "total s", "set-up + penalty weight s", "iterations",
+                "ms / iteration", "PSNR", "CPU est. s (its × CPU step)", "CPU est. / device", "CPU measured s",
+                "CPU measured / device"]  # fmt: skip
         out += ["", "## Time to result of the defaults", "", md_table(head, rows)]
     if state.get("errors"):
         out += ["", "## Stages that failed", "", "```", *state["errors"], "```"]
@@ -273,10 +287,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--modalities", default=",".join(CASES))
     ap.add_argument("--threads", type=int, default=4, help="torch CPU threads")
     ap.add_argument("--budget", type=float, default=480.0, help="seconds; later stages are skipped when spent")
-    ap.add_argument("--faithful", action="store_true", help="stage 4: the published-size DIP rows")
-    ap.add_argument("--dip-iterations", type=int, default=1800, help="stage 4: DIP iterations (published: 1800)")
-    ap.add_argument("--faithful-images", default="astronaut,camera", help="stage 4: images, rfprior's DIP")
-    ap.add_argument("--sigmoid-images", default="", help="stage 4: images, DIP with the reference sigmoid head")
+    ap.add_argument("--faithful", action="store_true", help="stage 5: the published-size DIP rows")
+    ap.add_argument("--dip-iterations", type=int, default=1800, help="stage 5: DIP iterations (published: 1800)")
+    ap.add_argument(
+        "--faithful-images", default="astronaut,camera", help="stage 5: images (name or name:iterations), rfprior's DIP"
+    )
+    ap.add_argument("--sigmoid-images", default="", help="stage 5: images, DIP with the reference sigmoid head")
+    ap.add_argument("--no-bm3d", action="store_true", help="stage 5: skip the BM3D anchor")
+    ap.add_argument("--cpu-ttr-sizes", default="", help="stage 6: measured time to result on the CPU, these sizes")
+    ap.add_argument("--skip", default="", help="comma list of stages to leave out: tests,split,nudft,cpu,ttr")
     ap.add_argument("--tag", default="", help="suffix of the output name (results/gpu_<tag>.md)")
     ap.add_argument("--smoke", action="store_true", help="32², CPU, 2 iterations, no tests, no files")
     args = ap.parse_args(argv)
@@ -287,10 +306,12 @@ def main(argv: list[str] | None = None) -> int:
     sizes = [32] if args.smoke else [int(s) for s in args.sizes.split(",") if s]
     cpu_sizes = [] if args.smoke else [int(s) for s in args.cpu_sizes.split(",") if s]
     ttr_sizes = [32] if args.smoke else [int(s) for s in args.ttr_sizes.split(",") if s]
+    cpu_ttr_sizes = [int(s) for s in args.cpu_ttr_sizes.split(",") if s]
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "CPU"
     state: dict[str, Any] = {
         "info": {"machine": machine(), "device": str(dev), "device_name": name, "threads": args.threads,
-                 "budget": args.budget},
+                 "budget": args.budget, "tf32_conv": torch.backends.cudnn.allow_tf32,
+                 "tf32_matmul": torch.backends.cuda.matmul.allow_tf32},
     }  # fmt: skip
     stem = "gpu" + (f"_{args.tag}" if args.tag else "")
 
@@ -338,31 +359,51 @@ def main(argv: list[str] | None = None) -> int:
             for size in size_list:
                 for m in mods:
                     if left() > 30:
-                        state["ttr"].append(time_to_result(m, size, args.device, 2 if args.smoke else None))
+                        state["ttr"].append(
+                            time_to_result(m, size, args.device, 2 if args.smoke else None, time_penalty=False)
+                        )
                         save()
+
         return go
 
-    def faithful() -> None:
-        if left() > 60:
-            its = 3 if args.smoke else args.dip_iterations
-            state["faithful"] = []
-            for img in [i for i in args.faithful_images.split(",") if i]:
-                if left() > 60:
-                    state["faithful"] += faithful_dip([img], its, args.device)
-                    save()
-            for img in [i for i in args.sigmoid_images.split(",") if i]:
-                if left() > 60:
-                    state["faithful"] += faithful_dip([img], its, args.device, sigmoid=True, bm3d=False)
+    def cpu_ttr() -> None:
+        state.setdefault("cpu_ttr", [])
+        for size in cpu_ttr_sizes:
+            for m in mods:
+                if left() > 30:
+                    its = 2 if args.smoke else None
+                    state["cpu_ttr"].append(time_to_result(m, size, "cpu", its, time_penalty=False))
                     save()
 
-    if dev.type == "cuda" and not args.smoke:
+    def faithful() -> None:
+        def specs(text: str) -> list[tuple[str, int]]:  # "camera,astronaut:3600": per-image iteration counts
+            out = []
+            for item in (i for i in text.split(",") if i):
+                name, _, its = item.partition(":")
+                out.append((name, 3 if args.smoke else int(its or args.dip_iterations)))
+            return out
+
+        state["faithful"] = []
+        for img, its in specs(args.faithful_images):
+            if left() > 60:
+                state["faithful"] += faithful_dip([img], its, args.device, bm3d=not args.no_bm3d)
+                save()
+        for img, its in specs(args.sigmoid_images):
+            if left() > 60:
+                state["faithful"] += faithful_dip([img], its, args.device, sigmoid=True, bm3d=False)
+                save()
+
+    skip = {s for s in args.skip.split(",") if s}
+    if dev.type == "cuda" and not args.smoke and "tests" not in skip:
         stage("tests", tests)
-    stage("split", split)
-    stage("nudft", nudft)
-    stage("cpu split", cpu_split)
-    stage("time to result", ttr(ttr_sizes))
+    for key, name, fn in (("split", "split", split), ("nudft", "nudft", nudft), ("cpu", "cpu split", cpu_split),
+                          ("ttr", "time to result", ttr(ttr_sizes))):  # fmt: skip
+        if key not in skip:
+            stage(name, fn)
     if args.faithful:
         stage("faithful", faithful)
+    if cpu_ttr_sizes:
+        stage("cpu time to result", cpu_ttr)
     save()
     return 0
 

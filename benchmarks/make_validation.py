@@ -53,6 +53,17 @@ SECTIONS: dict[str, tuple[str, str]] = {
         "--sizes 256,512 --cpu-sizes '' --ttr-sizes 256,512 --faithful --faithful-images camera "
         "--sigmoid-images astronaut --tag dt",
     ),
+    "gpu_h100": (
+        "On a GPU (NVIDIA H100): CUDA tests, cost per step, time to result at 256² and 512², the camera DIP row",
+        "python -m benchmarks.gpu --device cuda --threads 16 --budget 520 --sizes 256,512 --cpu-sizes 256,512 "
+        "--ttr-sizes 512,256 --skip nudft --faithful --faithful-images camera --tag h100",
+    ),
+    "gpu_h100_dip": (
+        "On a GPU (NVIDIA H100): DIP at twice the published iterations, the sigmoid head, a measured CPU time",
+        "python -m benchmarks.gpu --device cuda --threads 16 --budget 300 --modalities diffraction_tomography "
+        "--skip tests,split,nudft,cpu,ttr --faithful --faithful-images astronaut:3600 --sigmoid-images astronaut "
+        "--no-bm3d --cpu-ttr-sizes 256 --tag h100_dip",
+    ),
     "deepinv_peer": ("deepinv as a peer", "python -m benchmarks.deepinv_peer (separate venv with deepinv)"),
     "stopping": ("Stopping rules (48², 1500 iterations)", "python -m benchmarks.stopping"),
     "stopping_400": (
