@@ -353,27 +353,17 @@ def main(argv: list[str] | None = None) -> int:
             if left() > 0 and "diffraction_tomography" in mods:
                 state["nudft"] += nudft_paths(size, args.device, reps=1 if args.smoke else 3)
 
-    def ttr(size_list: list[int]):
+    def ttr(key: str, size_list: list[int], device: str):  # time to result into state[key], one row per case
         def go() -> None:
-            state.setdefault("ttr", [])
+            state.setdefault(key, [])
             for size in size_list:
                 for m in mods:
                     if left() > 30:
-                        state["ttr"].append(
-                            time_to_result(m, size, args.device, 2 if args.smoke else None, time_penalty=False)
-                        )
+                        its = 2 if args.smoke else None
+                        state[key].append(time_to_result(m, size, device, its, time_penalty=False))
                         save()
 
         return go
-
-    def cpu_ttr() -> None:
-        state.setdefault("cpu_ttr", [])
-        for size in cpu_ttr_sizes:
-            for m in mods:
-                if left() > 30:
-                    its = 2 if args.smoke else None
-                    state["cpu_ttr"].append(time_to_result(m, size, "cpu", its, time_penalty=False))
-                    save()
 
     def faithful() -> None:
         def specs(text: str) -> list[tuple[str, int]]:  # "camera,astronaut:3600": per-image iteration counts
@@ -397,13 +387,13 @@ def main(argv: list[str] | None = None) -> int:
     if dev.type == "cuda" and not args.smoke and "tests" not in skip:
         stage("tests", tests)
     for key, name, fn in (("split", "split", split), ("nudft", "nudft", nudft), ("cpu", "cpu split", cpu_split),
-                          ("ttr", "time to result", ttr(ttr_sizes))):  # fmt: skip
+                          ("ttr", "time to result", ttr("ttr", ttr_sizes, args.device))):  # fmt: skip
         if key not in skip:
             stage(name, fn)
     if args.faithful:
         stage("faithful", faithful)
     if cpu_ttr_sizes:
-        stage("cpu time to result", cpu_ttr)
+        stage("cpu time to result", ttr("cpu_ttr", cpu_ttr_sizes, "cpu"))
     save()
     return 0
 
