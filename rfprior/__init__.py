@@ -14,7 +14,15 @@ __version__ = "0.1.0"
 
 from . import defaults, io, losses, metrics, penalty, priors, scenes, stopping
 from .batching import batch
-from .defaults import DEFAULT_PENALTIES, DEFAULT_PRIORS, DEFAULTS, default_iterations, default_penalty, default_prior
+from .defaults import (
+    DEFAULT_PENALTIES,
+    DEFAULT_PRIORS,
+    DEFAULTS,
+    default_iterations,
+    default_lr,
+    default_penalty,
+    default_prior,
+)
 from .fit import FitOptions, IterationState, reconstruct
 from .losses import DSPLoss, MSELoss
 from .metrics import fbc, nmse, psnr, ssim
@@ -49,6 +57,7 @@ __all__ = [
     "WindowedVariance",
     "__version__",
     "default_iterations",
+    "default_lr",
     "default_penalty",
     "batch",
     "defaults",

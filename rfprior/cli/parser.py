@@ -189,9 +189,14 @@ def _add_fit_options(s: argparse.ArgumentParser, rules, per_file: str) -> None:
         type=int,
         default=None,
         help="iteration budget (default: the forward model's, rfprior.default_iterations — "
-        "3000 for partial Fourier and tomography, 1500 for radar)",
+        "3000 for partial Fourier and tomography, 1200 for radar)",
     )
-    s.add_argument("--lr", type=float, default=None, help="Adam step size")
+    s.add_argument(
+        "--lr",
+        type=float,
+        default=None,
+        help="Adam step size (default: the forward model's, rfprior.default_lr — 0.02 for radar, 0.01 otherwise)",
+    )
     s.add_argument("--sigma", type=float, default=None, help=f"noise σ per component (default: estimated{per_file})")
     s.add_argument("--seed", type=int, default=fit.seed)
     s.add_argument(

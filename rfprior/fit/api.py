@@ -79,8 +79,8 @@ def reconstruct(
         average, as ``rfprior reconstruct`` (``[Discrepancy(sigma=sigma), RunningAverage(0.99)]``);
         ``[]``: a fixed number of iterations.
     iterations : iteration budget (default ``rfprior.defaults.default_iterations(op)``: 3000 for
-        partial Fourier and tomography, 1500 for radar and other forward models).
-    lr : Adam step size (default ``FIT.lr``, 0.01).
+        partial Fourier and tomography, 1200 for radar, 1500 for other forward models).
+    lr : Adam step size (default ``rfprior.defaults.default_lr(op)``: 0.02 for radar, ``FIT.lr`` = 0.01 otherwise).
     seed : seeds the prior (weights and input), the input jitter and the rules (default 0).
     device : where to run (``"cpu"``, ``"cuda"``, …); default: the operator's device.
     reg_noise_std : standard deviation of the input jitter (default 0 = none).

@@ -66,7 +66,7 @@ class FitOptions:
             raise TypeError(f"unknown reconstruct option(s) {unknown}")
         opt = {k: given.get(k) for k in names}
         for name in (
-            "loss", "lr", "seed", "reg_noise_std", "autoscale",
+            "loss", "seed", "reg_noise_std", "autoscale",
             "backtrack_db", "max_backtracks", "checkpoint_every", "fits",
         ):  # fmt: skip
             if opt[name] is None:
@@ -94,6 +94,8 @@ class FitOptions:
         opt["iterations"] = int(opt["iterations"])
         if opt["iterations"] < 1:
             raise ValueError(f"iterations must be ≥ 1, got {opt['iterations']}")
+        if opt["lr"] is None:
+            opt["lr"] = defaults.default_lr(op)
         opt["lr"] = float(opt["lr"])
         if not (opt["lr"] > 0 and math.isfinite(opt["lr"])):
             raise ValueError(f"lr must be a positive finite number, got {opt['lr']}")

@@ -41,21 +41,27 @@ def test_modality_defaults_are_looked_up_by_operator_type():
     assert rfprior.DEFAULTS["iterations"] == defaults.FIT.iterations == 1500
 
 
-def test_iteration_budget_is_per_forward_model():
-    """3000 for partial Fourier and tomography (a measured subset too), FIT's 1500 for radar and others."""
+def test_iteration_budget_and_step_are_per_forward_model():
+    """3000 for partial Fourier and tomography (a measured subset too), 1200 at step 0.02 for radar, FIT's else."""
     assert rfprior.default_iterations(_pf()) == rfprior.default_iterations(_pf().restrict(torch.arange(10))) == 3000
     from rfprior.io import operator_from
 
     modalities = ("diffraction_tomography", "mimo")
     dt, mimo = (operator_from(rfprior.scenes.simulate(m, size=8, seed=0))[0] for m in modalities)
     assert rfprior.default_iterations(dt) == 3000
-    assert rfprior.default_iterations(mimo) == defaults.FIT.iterations == 1500
-    assert rfprior.default_iterations(ops.Identity((4, 4))) == defaults.FIT.iterations
-    # reconstruct's settings record the budget it ran with; a given budget wins
+    assert rfprior.default_iterations(mimo) == 1200
+    assert rfprior.default_iterations(ops.Identity((4, 4))) == defaults.FIT.iterations == 1500
+    assert rfprior.default_lr(mimo) == 0.02
+    assert rfprior.default_lr(_pf()) == rfprior.default_lr(dt) == rfprior.default_lr(None) == defaults.FIT.lr == 0.01
+    # reconstruct's settings record the budget and step it ran with; given values win
     from rfprior.fit.options import FitOptions
 
     assert FitOptions.build(_pf()).iterations == 3000
     assert FitOptions.build(_pf(), iterations=7).iterations == 7
+    lrs = FitOptions.build(mimo).lr, FitOptions.build(mimo, lr=0.005).lr, FitOptions.build(_pf()).lr
+    assert lrs == (0.02, 0.005, 0.01)
+    with pytest.raises(ValueError, match="lr must be a positive"):
+        FitOptions.build(mimo, lr=-1.0)
 
 
 def test_register_modality_applies_to_subclasses(monkeypatch):
