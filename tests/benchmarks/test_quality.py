@@ -77,3 +77,26 @@ def test_prior_only_keeps_the_classical_scores_and_reruns_the_prior(row):
     other = dict(row["case"], seed=row["case"]["seed"] + 1)
     with pytest.raises(ValueError, match="earlier row is for"):
         quality.run_case(other, iterations=20, previous=previous)
+
+
+def test_keep_done_runs_only_the_cases_the_results_lack(row, tmp_path):
+    """``--keep-done`` (after a tier grew): rows already in the tier's results are kept, the others run."""
+    import json
+
+    smoke = quality.cases("smoke")
+    kept = []
+    for case in smoke[1:]:  # the first case is missing: it must run
+        r = json.loads(json.dumps(row))
+        r["case"] = case
+        r["scores"]["tv"]["psnr"] = -1.0  # a marker: kept, not recomputed
+        kept.append(r)
+    (tmp_path / "quality_smoke.json").write_text(json.dumps({"tier": "smoke", "rows": kept}))
+    assert quality.main(["--smoke", "--keep-done", "--outdir", str(tmp_path)]) == 0
+    rows = {quality._label(r["case"]): r for r in json.loads((tmp_path / "quality_smoke.json").read_text())["rows"]}
+    assert set(rows) == {quality._label(c) for c in smoke}
+    assert all(rows[quality._label(c)]["scores"]["tv"]["psnr"] == -1.0 for c in smoke[1:])
+    assert rows[quality._label(smoke[0])]["scores"]["tv"]["psnr"] > 0  # computed
+    with pytest.raises(SystemExit, match="pick one"):
+        quality.main(["--smoke", "--keep-done", "--prior-only", "--outdir", str(tmp_path)])
+    with pytest.raises(SystemExit, match="no earlier results"):
+        quality.main(["--smoke", "--keep-done", "--outdir", str(tmp_path / "empty")])
