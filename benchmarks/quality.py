@@ -19,7 +19,10 @@ reports them separately.
 
 Run ``python -m benchmarks.quality --tier tune`` / ``--tier check`` (``--part i/n`` to split
 over processes, ``--merge`` to combine), ``--smoke`` for the seconds-long version the test
-suite runs. Output: ``results/quality[_<tier>].md`` + a small JSON of per-case scores and a
+suite runs. After a change to the prior, ``--prior-only`` reruns only the prior (the classical
+scores are kept); after a tier grew, ``--keep-done`` keeps the rows of the tier's merged results
+file and runs only the cases it lacks (matched by case label: modality, family, mask, size, SNR, seed).
+Output: ``results/quality[_<tier>].md`` + a small JSON of per-case scores and a
 figure; no per-iteration curves.
 """
 

@@ -96,6 +96,11 @@ def test_keep_done_runs_only_the_cases_the_results_lack(row, tmp_path):
     assert set(rows) == {quality._label(c) for c in smoke}
     assert all(rows[quality._label(c)]["scores"]["tv"]["psnr"] == -1.0 for c in smoke[1:])
     assert rows[quality._label(smoke[0])]["scores"]["tv"]["psnr"] > 0  # computed
+    # a part whose cases are all done runs nothing and still writes its part file (for --merge)
+    assert quality.main(["--smoke", "--keep-done", "--part", "2/2", "--outdir", str(tmp_path)]) == 0
+    part = json.loads((tmp_path / "quality_smoke_part2of2.json").read_text())["rows"]
+    assert [quality._label(r["case"]) for r in part] == [quality._label(c) for c in smoke[1::2]]
+    assert all(r["scores"]["tv"]["psnr"] == -1.0 for r in part)
     with pytest.raises(SystemExit, match="pick one"):
         quality.main(["--smoke", "--keep-done", "--prior-only", "--outdir", str(tmp_path)])
     with pytest.raises(SystemExit, match="no earlier results"):
