@@ -16,17 +16,19 @@ The maths
 ---------
 The forward model is ``y[t, r, f] = Σ_p x_p exp(−i 2π f (|p − tx_t| + |p − rx_r|)/c)``;
 backprojection is ``x̂ = Aᴴy / diag(AᴴA)``. The prior fits network weights θ to
-``½‖A f_θ(z) − y‖²`` and stops at the first iterate whose misfit drops to the noise
-level ``½‖A x − y‖² ≤ τ M σ²`` (σ per real/imag component, estimated from the data
-— no ground truth is used to choose the iterate); the returned image is the
-exponential running average (weight 0.99) of the outputs at that iteration. PSNR
-and SSIM against the simulation's truth are printed only to score the methods.
+``½‖A f_θ(z) − y‖² + λ TV(f_θ(z))`` (radar's default penalty: λ = 2 × the λ that the
+discrepancy principle picks for plain TV on the same data) and stops at the first iterate
+whose misfit drops to the noise level ``½‖A x − y‖² ≤ τ M σ²`` (σ per real/imag component,
+estimated from the data — no ground truth is used to choose the iterate), else at the
+budget; the returned image is the exponential running average (weight 0.99) of the
+outputs at that iteration. PSNR and SSIM against the simulation's truth are printed only
+to score the methods (48², 2 threads: points 21.6 → 39.6 dB, extended 11.2 → 28.4 dB).
 
 Run it
 ------
 ::
 
-    python examples/mimo_targets.py                 # ≈ 30 s on 2 CPU cores
+    python examples/mimo_targets.py                 # ≈ 35 s on 2 CPU cores
     python examples/mimo_targets.py --fast          # seconds (tiny sizes, for tests)
     python examples/mimo_targets.py --outdir figs/  # figures in figs/ (default examples-out/)
 
