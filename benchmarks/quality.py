@@ -415,9 +415,15 @@ def main(argv: list[str] | None = None) -> int:
             missing = [_label(c) for c in todo if _label(c) not in previous]
             if missing and args.prior_only:
                 raise SystemExit(f"--prior-only: {last.name} lacks {len(missing)} case(s), e.g. {missing[0]}")
-            if args.keep_done:
-                done, previous = {k: r for k, r in previous.items() if any(_label(c) == k for c in todo)}, {}
+            if args.keep_done:  # the loop looks rows up by the labels of this part's cases only
+                done, previous = previous, {}
         rows = []
+
+        def write_part() -> dict[str, Any]:  # an interrupted run keeps what it finished (--merge reads the parts)
+            payload = {"machine": machine(), "tier": tier, "rows": rows}
+            write_outputs(f"{name}_part{i}of{n}", payload, "(part)", args.outdir)
+            return payload
+
         for c in todo:
             if _label(c) in done:
                 rows.append(done[_label(c)])
@@ -425,12 +431,9 @@ def main(argv: list[str] | None = None) -> int:
             r = run_case(c, variants, iterations=30 if tier == "smoke" else None, previous=previous.get(_label(c)))
             rows.append(r)
             print(_label(c), " ".join(f"{k} {v['psnr']:.2f}" for k, v in r["scores"].items()), flush=True)
-            payload = {"machine": machine(), "tier": tier, "rows": rows}
-            # after every case: an interrupted run keeps what it finished (--merge reads the parts)
-            write_outputs(f"{name}_part{i}of{n}", payload, "(part)", args.outdir)
-        payload = {"machine": machine(), "tier": tier, "rows": rows}
+            write_part()
+        payload = write_part()
         if n > 1:
-            write_outputs(f"{name}_part{i}of{n}", payload, "(part)", args.outdir)
             return 0
     md = summarise(payload["rows"], f"Quality benchmark — {tier} tier")
     write_outputs(name, payload, md, args.outdir)
