@@ -64,6 +64,11 @@ SECTIONS: dict[str, tuple[str, str]] = {
         "--skip tests,split,nudft,cpu,ttr --faithful --faithful-images astronaut:3600 --sigmoid-images astronaut "
         "--no-bm3d --cpu-ttr-sizes 256 --tag h100_dip",
     ),
+    "capacity": (
+        "On a GPU (NVIDIA H200): larger networks and longer fits against TV-discrepancy",
+        "python -m benchmarks.capacity --classical; python -m benchmarks.capacity --device cuda --part i/12 "
+        "--out DIR (12 processes); python -m benchmarks.capacity --merge DIR",
+    ),
     "deepinv_peer": ("deepinv as a peer", "python -m benchmarks.deepinv_peer (separate venv with deepinv)"),
     "stopping": ("Stopping rules (48², 1500 iterations)", "python -m benchmarks.stopping"),
     "stopping_400": (
