@@ -6,17 +6,19 @@ On natural-image partial Fourier and on radar the default prior (Deep Decoder at
 2-core CPU could not afford inside the time targets — so it is meant for a GPU
 (``--device cuda``), where these networks are cheap.
 
-Cases (64², σ estimated, the default DIP + TV penalty and stopping rules):
+Cases (64², σ estimated, the default DIP + TV penalty and stopping rules), by split:
 
 * ``tune`` — natural partial Fourier (camera / moon, seeds 0–1, VD 4× and Cartesian 8×,
   20 / 30 dB) and radar ``mixed`` scenes (seeds 0–1, 10 / 20 / 30 dB): the tuning split;
 * ``check`` — natural partial Fourier (seeds 2–3, VD 4×, 20 / 30 dB) and radar
-  ``silhouette`` scenes (seeds 2–3, 20 / 30 dB): held out, as in ``benchmarks.quality``.
+  ``silhouette`` scenes (seeds 2–3, 20 / 30 dB): held out, as in ``benchmarks.quality``;
+* ``sl`` — the partial-Fourier tuning phantoms (Shepp–Logan, VD 4×, seeds 0–1, 10 / 20 dB): a
+  candidate default must not break piecewise-constant scenes.
 
-Variants (:data:`VARIANTS`): the Deep Decoder at 32 / 64 (default) / 128 / 256 channels, 256
-channels for 6000 iterations and the full-size DIP (128 channels) for partial Fourier;
-``dip_small`` (default), DIP at 64 and 128 channels, and 128 channels at half the step for twice
-the iterations, for radar. Per fit: PSNR / SSIM of the returned image, the best raw iterate's PSNR
+Variants (:data:`VARIANTS`): for partial Fourier the Deep Decoder at 32 / 64 (default) / 128 /
+256 channels, 64 and 256 channels for 6000 iterations (``@6000``) and the full-size DIP (128
+channels); for radar ``dip_small`` (default), DIP at 64 and 128 channels, and 128 channels at
+half the step for twice the iterations. Per fit: PSNR / SSIM of the returned image, the best raw iterate's PSNR
 (picked with the truth: a ceiling for any stopping rule), the chosen iteration and seconds.
 
 Classical references (TV- and ℓ1-discrepancy, CGLS-discrepancy, the modality's direct image) do
@@ -25,9 +27,9 @@ not depend on the device: ``--classical`` computes them once on the CPU into
 
 Usage::
 
-    python -m benchmarks.capacity --classical                      # CPU, ≈ 1 min
-    python -m benchmarks.capacity --device cuda --part 1/8 --out DIR  # one of 8 processes
-    python -m benchmarks.capacity --merge DIR                       # → results/capacity.md
+    python -m benchmarks.capacity --classical                         # CPU, ≈ 10 min
+    python -m benchmarks.capacity --device cuda --part 1/12 --out DIR  # one of 12 processes
+    python -m benchmarks.capacity --merge DIR                          # → results/capacity.md
 
 Parts write one JSON line per fit as they go, so a run cut short still reports what it did.
 TF32 is switched off on the device (float32 arithmetic, as on the CPU) unless ``--tf32``.
@@ -131,12 +133,13 @@ def classical(case: dict[str, Any]) -> dict[str, float]:
     return {k: float(psnr(v, truth)) for k, v in images.items()}
 
 
-def fit(case: dict[str, Any], variant: str, device: str) -> dict[str, Any]:
-    """One prior fit of ``case`` with ``variant`` on ``device``."""
+def fit(case: dict[str, Any], variant: str, device: str, iterations: int | None = None) -> dict[str, Any]:
+    """One prior fit of ``case`` with ``variant`` on ``device`` (``iterations``: override its budget)."""
     import rfprior
     from rfprior.metrics import psnr, ssim
 
-    prior, kwargs, iterations, lr = VARIANTS[case["modality"]][variant]
+    prior, kwargs, budget, lr = VARIANTS[case["modality"]][variant]
+    iterations = budget if iterations is None else iterations
     op, y, truth = make_case(case)
     t = time.perf_counter()
     with warnings.catch_warnings():
@@ -153,13 +156,15 @@ def fit(case: dict[str, Any], variant: str, device: str) -> dict[str, Any]:
             progress=False,
         )
     secs = time.perf_counter() - t
-    image, truth_d = res.image.cpu(), truth
+    image = res.image.cpu()
     raw = res.history["psnr"].values
     return {
         "case": case,
         "variant": variant,
-        "psnr": float(psnr(image, truth_d)),
-        "ssim": float(ssim(image, truth_d)),
+        "iterations": iterations,  # None: the forward model's default budget / step
+        "lr": lr,
+        "psnr": float(psnr(image, truth)),
+        "ssim": float(ssim(image, truth)),
         "best_raw": float(max(raw)),
         "chosen": int(res.chosen_iteration),
         "ran": len(raw),
@@ -222,15 +227,17 @@ def summarise(rows: list[dict[str, Any]], ref: dict[str, dict[str, float]]) -> s
 
 
 def dedupe(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[float]]:
-    """The first fit of each (case, variant) and the PSNR differences of the repeats dropped.
+    """The first fit of each (case, variant, settings) and the PSNR differences of the repeats dropped.
 
-    A repeat is the same case, variant and settings run again: on a GPU it differs only by the
-    non-deterministic order of floating-point sums, so the differences measure that noise.
+    A repeat is the same case, variant, budget, step, device and TF32 setting run again: on a GPU
+    it differs only by the non-deterministic order of floating-point sums, so the differences
+    measure that noise.
     """
-    first: dict[tuple[str, str], dict[str, Any]] = {}
+    first: dict[tuple[Any, ...], dict[str, Any]] = {}
     diffs = []
     for r in rows:
-        key = (_label(r["case"]), r["variant"])
+        m = r.get("machine", {})
+        key = (_label(r["case"]), r["variant"], r.get("iterations"), r.get("lr"), m.get("device"), m.get("tf32"))
         if key in first:
             diffs.append(r["psnr"] - first[key]["psnr"])
         else:
@@ -244,19 +251,26 @@ def merge(folder: Path, ref: dict[str, dict[str, float]]) -> tuple[str, dict[str
     if not rows:
         raise ValueError(f"capacity --merge: no fits (*.jsonl lines) in {folder}")
     rows, diffs = dedupe(rows)
-    where = rows[0]["machine"]
+    missing = sorted({_label(r["case"]) for r in rows} - set(ref))
+    if missing:
+        raise ValueError(f"capacity --merge: no classical reference for {missing[0]}: run --classical again")
+    where = rows[0]["machine"]  # stored once; facts() names every value the rows hold
+
+    def facts(key: str) -> str:
+        return ", ".join(sorted({str(r["machine"].get(key)) for r in rows}))
+
     gpus = sorted({str(r["machine"].get("gpu") or r["machine"].get("device")) for r in rows})
     repeats = (
-        f" {len(diffs)} fits were run twice (same case, variant and seed): the second differs by "
-        f"{min(diffs):+.2f} … {max(diffs):+.2f} dB (non-deterministic GPU sums); the first is kept."
+        f" {len(diffs)} fits were run twice (same case, variant, seed and settings): the second differs by "
+        f"{min(diffs):+.2f} … {max(diffs):+.2f} dB (non-deterministic sums on a GPU); the first is kept."
         if diffs
         else ""
     )
     md = (
         "# Capacity: larger networks and longer fits against TV-discrepancy (64²)\n\n"
-        f"Fits on {', '.join(gpus)} ({len(rows)} fits; torch {where['torch']}, TF32 "
-        f"{'on' if where.get('tf32') else 'off'}), several processes sharing the device, so ms / iteration is "
-        "a contended figure, not a speed. Classical references computed once on the CPU (`--classical`). "
+        f"Fits on {', '.join(gpus)} ({len(rows)} fits; torch {facts('torch')}, TF32 {facts('tf32')}), "
+        "several processes sharing the device, so ms / iteration is a contended figure, not a speed. "
+        "Classical references computed once on the CPU (`--classical`). "
         f"Δ = prior − TV-discrepancy (dB); *best raw iterate* is picked with the truth.{repeats}\n\n"
         + summarise(rows, ref)
         + "\n"
@@ -272,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--classical", action="store_true", help="compute the classical references (CPU)")
     p.add_argument("--device", default="cpu", help="where the prior fits run (default cpu)")
     p.add_argument("--part", default="1/1", help="i/n: run every n-th job starting at the i-th")
-    p.add_argument("--out", type=Path, default=RESULTS / "capacity_parts", help="folder for the parts' JSON lines")
+    p.add_argument("--out", type=Path, default=Path("out/capacity_parts"), help="folder for the parts' JSON lines")
     p.add_argument("--merge", type=Path, help="merge the parts' JSON lines in this folder into results/capacity.md")
     p.add_argument("--splits", default="tune,check", help="comma-separated: tune, check, sl (default tune,check)")
     p.add_argument("--variants", default=None, help="comma-separated variant names (default: all)")
@@ -290,6 +304,8 @@ def main(argv: list[str] | None = None) -> int:
         ref_path.write_text(json.dumps(ref, indent=1) + "\n")
         return 0
     if a.merge is not None:
+        if not ref_path.exists():
+            p.error(f"--merge needs the classical references {ref_path}: run --classical first")
         md, payload = merge(a.merge, json.loads(ref_path.read_text()))
         write_outputs("capacity", payload, md)
         print(md)
@@ -299,12 +315,21 @@ def main(argv: list[str] | None = None) -> int:
         torch.backends.cudnn.allow_tf32 = a.tf32
     if a.threads is not None:
         torch.set_num_threads(a.threads)
-    i, n = (int(v) for v in a.part.split("/"))
+    try:
+        i, n = (int(v) for v in a.part.split("/"))
+    except ValueError:
+        i = n = 0
+    if not 1 <= i <= n:
+        p.error(f"--part must be i/n with 1 <= i <= n, got {a.part!r}")
     names = None if a.variants is None else tuple(a.variants.split(","))
-    todo = jobs(tuple(a.splits.split(",")), names)[i - 1 :: n][: a.limit]
-    if a.iterations is not None:
-        for mod in VARIANTS:
-            VARIANTS[mod] = {k: (p_, kw, a.iterations, lr) for k, (p_, kw, _, lr) in VARIANTS[mod].items()}
+    known = {v for vs in VARIANTS.values() for v in vs}
+    if names is not None and not set(names) <= known:
+        p.error(f"--variants: unknown {sorted(set(names) - known)}; expected some of {sorted(known)}")
+    splits = tuple(a.splits.split(","))
+    for split in splits:
+        if split not in ("tune", "check", "sl"):
+            p.error(f"--splits: unknown split {split!r}; expected tune, check or sl")
+    todo = jobs(splits, names)[i - 1 :: n][: a.limit]
     a.out.mkdir(parents=True, exist_ok=True)
     where = {
         **machine(),
@@ -314,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     with open(a.out / f"part{i}of{n}.jsonl", "a") as fh:
         for case, variant in todo:
-            row = fit(case, variant, a.device)
+            row = fit(case, variant, a.device, a.iterations)
             row["machine"] = where
             fh.write(json.dumps(row) + "\n")
             fh.flush()
