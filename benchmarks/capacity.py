@@ -48,7 +48,7 @@ from typing import Any
 import torch
 
 from benchmarks._common import RESULTS, machine, md_table, write_outputs
-from benchmarks.quality import CLASSICAL, _label, make_case
+from benchmarks.quality import CLASSICAL, _label, classical_baselines, make_case
 
 #: name → (prior, prior_kwargs, iterations or None for the default, lr or None for the default)
 VARIANTS: dict[str, dict[str, tuple[str, dict[str, Any], int | None, float | None]]] = {
@@ -114,22 +114,14 @@ def jobs(
 
 def classical(case: dict[str, Any]) -> dict[str, float]:
     """PSNR of the non-oracle classical methods on ``case`` (σ estimated as the prior does)."""
-    import operators as ops
     from rfprior.metrics import psnr
     from rfprior.noise import estimate_sigma
-    from rfprior.workflows import classical_image
 
     op, y, truth = make_case(case)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         sigma, _ = estimate_sigma(op, y)
-    basis = "pixels" if case["modality"] == "mimo" else "haar"
-    images = {
-        "bp": classical_image(op, y)[1],
-        "cgls": ops.cgls_discrepancy(op, y, sigma).image,
-        "tv": ops.tv_discrepancy(op, y, sigma).image,
-        "l1": ops.l1_discrepancy(op, y, sigma, basis=basis).image,
-    }
+    images, _, _ = classical_baselines(case, op, y, sigma)
     return {k: float(psnr(v, truth)) for k, v in images.items()}
 
 

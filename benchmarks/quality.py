@@ -162,6 +162,31 @@ def _timed(fn: Callable[[], Any]) -> tuple[Any, float]:
     return out, time.perf_counter() - t
 
 
+def classical_baselines(
+    case: dict[str, Any], op: Any, y: torch.Tensor, sigma: float
+) -> tuple[dict[str, torch.Tensor], dict[str, float], dict[str, Any]]:
+    """The non-oracle classical methods of ``case``: ``(images, seconds, parameters)``.
+
+    The direct image, and CGLS, TV and ℓ1 (pixels for radar, Haar otherwise) each with its
+    parameter chosen by the discrepancy principle at noise level ``sigma`` (no ground truth).
+    """
+    import operators as ops
+    from rfprior.workflows import classical_image
+
+    basis = "pixels" if case["modality"] == "mimo" else "haar"
+    images: dict[str, torch.Tensor] = {}
+    secs: dict[str, float] = {}
+    info: dict[str, Any] = {}
+    (_, images["bp"]), secs["bp"] = _timed(lambda: classical_image(op, y))
+    ch, secs["cgls"] = _timed(lambda: ops.cgls_discrepancy(op, y, sigma))
+    images["cgls"], info["cgls_iterations"] = ch.image, ch.parameter
+    ch, secs["tv"] = _timed(lambda: ops.tv_discrepancy(op, y, sigma))
+    images["tv"], info["tv_lambda"] = ch.image, ch.parameter
+    ch, secs["l1"] = _timed(lambda: ops.l1_discrepancy(op, y, sigma, basis=basis))
+    images["l1"], info["l1_lambda"] = ch.image, ch.parameter
+    return images, secs, info
+
+
 def run_case(
     case: dict[str, Any],
     variants: tuple[str, ...] = (),
@@ -179,15 +204,11 @@ def run_case(
     import operators as ops
     from rfprior.metrics import psnr, ssim
     from rfprior.noise import estimate_sigma
-    from rfprior.workflows import classical_image
 
     op, y, truth = make_case(case)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         sigma, estimator = estimate_sigma(op, y)
-    basis = "pixels" if case["modality"] == "mimo" else "haar"
-    images: dict[str, torch.Tensor] = {}
-    secs: dict[str, float] = {}
     info: dict[str, Any] = {"sigma_hat": sigma, "sigma_estimator": estimator}
     if previous is not None:
         if json.loads(json.dumps(case)) != previous["case"]:
@@ -195,17 +216,13 @@ def run_case(
         kept = {k: v for k, v in previous["scores"].items() if not k.startswith("prior")}
         info.update({k: v for k, v in previous["info"].items() if not k.startswith("prior")})
         return _prior_runs(case, op, y, truth, variants, iterations, kept, info, info["tv_lambda"])
-    (_, images["bp"]), secs["bp"] = _timed(lambda: classical_image(op, y))
-    ch, secs["cgls"] = _timed(lambda: ops.cgls_discrepancy(op, y, sigma))
-    images["cgls"], info["cgls_iterations"] = ch.image, ch.parameter
-    tv, secs["tv"] = _timed(lambda: ops.tv_discrepancy(op, y, sigma))
-    images["tv"], info["tv_lambda"] = tv.image, tv.parameter
-    ch, secs["l1"] = _timed(lambda: ops.l1_discrepancy(op, y, sigma, basis=basis))
-    images["l1"], info["l1_lambda"] = ch.image, ch.parameter
-    best, x0 = (float(psnr(tv.image, truth)), tv.image, 1.0), None
+    images, secs, found = classical_baselines(case, op, y, sigma)
+    info.update(found)
+    tv_image, tv_lambda = images["tv"], info["tv_lambda"]
+    best, x0 = (float(psnr(tv_image, truth)), tv_image, 1.0), None
     t = time.perf_counter()
     for f in (4.0, 2.0, 1.0, 0.5, 0.25, 0.125, 0.0625):  # descending λ, warm-started
-        x0 = ops.tv_reconstruct(op, y, lam=f * tv.parameter, x0=x0, iters=400)
+        x0 = ops.tv_reconstruct(op, y, lam=f * tv_lambda, x0=x0, iters=400)
         p = float(psnr(x0, truth))
         if p > best[0]:
             best = (p, x0, f)
@@ -214,7 +231,7 @@ def run_case(
     scores = {
         k: {"psnr": float(psnr(v, truth)), "ssim": float(ssim(v, truth)), "seconds": secs[k]} for k, v in images.items()
     }
-    return _prior_runs(case, op, y, truth, variants, iterations, scores, info, tv.parameter)
+    return _prior_runs(case, op, y, truth, variants, iterations, scores, info, tv_lambda)
 
 
 def _prior_runs(
