@@ -16,7 +16,9 @@ Modes
                CPU (the reduced run prints this extrapolation from its own timings).
 
 ``--rebuild FILE.json`` re-renders tables, notes and figures from a results file; ``--extend FILE.json [--redo
-KEY…]`` reuses its runs and computes only those this version defines that the file lacks (or those named).
+KEY…]`` reuses its runs and computes only those this version defines that the file lacks (or those named). Each
+run is one case of the harness (:func:`plan`): finished runs go to ``faithful[_mode]_part1of1.json`` as they end,
+so an interrupted mode resumes where it stopped.
 
 Protocol (also stated in the output)
 ------------------------------------
@@ -28,8 +30,8 @@ Protocol (also stated in the output)
   Shi et al. reference ``get_noisy_image``). The image is a complex tensor with zero imaginary part, ``A = I``.
   The noise is real, so its per-component σ in rfprior's convention (``E|n|² = 2σ_c²``) is ``σ_c = σ/√2``:
   ``Discrepancy(sigma=σ/√2)`` stops at ``½‖y − x_t‖² ≤ ½Mσ²``, the expected noise energy.
-* PSNR: ``10 log10(1 / mean(|x̂| − x)²)`` (peak 1 on magnitudes; the engine's history uses ``max|x|`` as peak,
-  the constant offset is added back).
+* PSNR: ``rfprior.metrics.psnr(x̂, x, peak=1)`` = ``10 log10(1 / mean(|x̂| − x)²)`` (peak 1 on magnitudes; the
+  engine's history uses ``max|x|`` as peak, the constant offset is added back).
 * Output head: rfprior's heads are linear (``real_imag``); the three reference codes end in a sigmoid for images
   in [0, 1]. Runs marked "sigmoid" wrap the rfprior network as ``sigmoid(Re f) + i·Im f`` (``SigmoidOutput``,
   engine ``autoscale=False``): that is the reference architecture; unmarked runs are rfprior as shipped.
@@ -39,7 +41,7 @@ Protocol (also stated in the output)
   per-stage σ), λ ∈ {1.4, 1.8, 2}, σ_max by power iteration (as in the paper), Adam lr 0.001, no jitter,
   ``BlurSharpness(n=100, eps=0.01)`` recorded. DSP: the DIP network with ``DSPLoss(1, 1, 1)`` on the image
   spectrum (``operators.Identity`` declares its image axes spatial, so ``DSPLoss`` transforms them).
-* FBC (Shi et al. Eq. 1): ``rfprior.fbc(output, y₀)`` against the *degraded* image the network fits, 5 rings.
+* FBC (Shi et al. Eq. 1): ``rfprior.metrics.fbc(output, y₀)`` against the *degraded* image the network fits, 5 rings.
   "Rise" of a band = first iteration at which it reaches 0.5, counted from its first value below 0.5 (so the
   untrained output's transient does not count).
 """
@@ -58,8 +60,11 @@ import numpy as np
 import torch
 
 import rfprior
-from benchmarks._common import RESULTS, machine, md_table, write_outputs
+from benchmarks import harness
+from benchmarks.harness import RESULTS, finish, machine, md_table, part_path, write_outputs
 from operators import Identity
+from rfprior.metrics import psnr
+from rfprior.noise import sigma_mad
 from rfprior.priors import make_prior
 
 SIGMA = 25.0 / 255.0
@@ -183,15 +188,8 @@ def add_noise(img: np.ndarray, sigma: float, seed: int) -> np.ndarray:
 
 
 def psnr1(x: np.ndarray | torch.Tensor, truth: np.ndarray) -> float:
-    """PSNR with peak 1 on magnitudes."""
-    x = np.abs(x.numpy() if isinstance(x, torch.Tensor) else np.asarray(x))
-    return float(10 * np.log10(1.0 / np.mean((x - truth) ** 2)))
-
-
-def sigma_mad(img: np.ndarray) -> float:
-    """Noise σ of a real image from the MAD of its finest second differences (≈ σ for white noise, ≈ 0 if clean)."""
-    d = (img[:, :-2] - 2 * img[:, 1:-1] + img[:, 2:]) / math.sqrt(6.0)
-    return float(np.median(np.abs(d - np.median(d))) / 0.6745)
+    """PSNR with peak 1 on magnitudes (:func:`rfprior.metrics.psnr`)."""
+    return float(psnr(x, truth, peak=1.0))
 
 
 def _complex(a: np.ndarray) -> torch.Tensor:
@@ -207,7 +205,7 @@ def fit(
     iterations: int,
     lr: float,
     reg_noise_std: float,
-    stop: list[rfprior.StoppingRule],
+    stop: list[rfprior.stopping.StoppingRule],
     loss: Any = "mse",
     sigmoid: bool = False,
     fbc_every: int = 0,
@@ -227,10 +225,10 @@ def fit(
     fbc_it: list[int] = []
     fbc_val: list[list[float]] = []
 
-    def record(state: rfprior.IterationState) -> None:
+    def record(state: Any) -> None:
         if fbc_every and state.iteration % fbc_every == 0:
             fbc_it.append(state.iteration)
-            fbc_val.append(rfprior.fbc(state.image.cpu(), y).tolist())
+            fbc_val.append(rfprior.metrics.fbc(state.image.cpu(), y).tolist())
 
     t = time.perf_counter()
     with warnings.catch_warnings():
@@ -275,7 +273,7 @@ def fit(
         "fbc_iterations": fbc_it,
         "fbc": fbc_val,
         "final_psnr": psnr1(res.final_image, truth),
-        "data_sigma_mad": sigma_mad(noisy),
+        "data_sigma_mad": sigma_mad(torch.as_tensor(noisy)),  # the noise the network sees (MAD, rfprior.noise)
     }
     if "psnr_average" in h:
         out["psnr_average"] = (h["psnr_average"].values + offset).tolist()
@@ -345,15 +343,60 @@ def run_bm3d(noisy: np.ndarray, truth: np.ndarray, sigma: float) -> dict[str, An
 
 
 # ---------------------------------------------------------------------------------------------- the runs
-def run_all(cfg: dict[str, Any], log=print, reuse: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Every run of the benchmark for one configuration; returns the raw results (JSON-serialisable).
+def plan(cfg: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every run of one configuration, in order: one harness case per run, named by its ``key``."""
+    first, every, lam = cfg["images"][0], cfg["fbc_every"], _paper_lambda(cfg)
+    dip = {"prior": "dip", "prior_kwargs": cfg["dip_kwargs"], "lr": 0.01, "reg_noise_std": 1.0 / 30.0}
+    runs = [
+        {"key": f"dip/{name}", "image": name, **dip, "iterations": cfg["dip_iterations"]}
+        | {"stop": ["fixed", "discrepancy", "average"], "fbc_every": every * (name == first)}
+        for name in cfg["images"]
+    ]
+    if cfg["dip_sigmoid_iterations"]:
+        runs.append({"key": f"dip_sigmoid/{first}", "image": first, **dip, "stop": ["fixed", "average"]})
+        runs[-1] |= {"iterations": cfg["dip_sigmoid_iterations"], "sigmoid": True}
+    runs.append({"key": f"dsp/{first}", "image": first, **dip, "iterations": cfg["dsp_iterations"], "loss": "dsp"})
+    runs[-1] |= {"stop": ["fixed", "average"], "fbc_every": every}
+    # the controlled decoder: Shi et al.'s settings (Adam 1e-3, sigmoid output, blur/sharpness recorded)
+    ctrl = {"image": first, "prior": "controlled", "lr": 0.001, "reg_noise_std": 0.0, "fbc_every": every}
+    sig = {**ctrl, "iterations": cfg["controlled_iterations"], "stop": ["fixed", "blur"], "sigmoid": True}
+    for lm in cfg["lambdas"]:
+        runs.append({"key": f"controlled/{lm}", **sig, "prior_kwargs": {**cfg["controlled_kwargs"], "lam": lm}})
+    if cfg["controlled_linear_iterations"]:
+        runs.append({"key": f"controlled_linear/{lam}", **ctrl, "stop": ["fixed"]})
+        runs[-1] |= {"prior_kwargs": {**cfg["controlled_kwargs"], "lam": lam}}
+        runs[-1] |= {"iterations": cfg["controlled_linear_iterations"]}
+    for ch in cfg["capacity_channels"]:  # diagnosis: the same decoder with fewer channels (parameters per pixel)
+        kw = {**cfg["controlled_kwargs"], "lam": lam, "channels": ch}
+        runs.append({"key": f"controlled_c{ch}/{lam}", **sig, "prior_kwargs": kw})
+    if "astronaut" in cfg["images"]:
+        dd = {"image": "astronaut", "prior": "deep_decoder", "prior_kwargs": cfg["dd_kwargs"], "lr": 0.01}
+        dd |= {"reg_noise_std": 0.0, "iterations": cfg["dd_iterations"], "stop": ["fixed"]}
+        runs += [{"key": "dd/astronaut", **dd}, {"key": "dd_sigmoid/astronaut", **dd, "sigmoid": True}]
+        for k in cfg["dd_capacity_channels"]:  # diagnosis: an under-parametrised Deep Decoder at this size
+            runs.append({**dd, "key": f"dd_k{k}/astronaut", "prior_kwargs": {**cfg["dd_kwargs"], "channels": k}})
+    return runs
+
+
+def _stop(name: str, cfg: dict[str, Any]) -> rfprior.stopping.StoppingRule:
+    if name == "discrepancy":  # the noise is real: σ per component in rfprior's convention is σ/√2
+        return rfprior.stopping.Discrepancy(sigma=SIGMA / math.sqrt(2))
+    if name == "blur":
+        return rfprior.stopping.BlurSharpness(n=cfg["bs_n"], eps=0.01)
+    return {"fixed": rfprior.stopping.FixedIterations, "average": rfprior.stopping.RunningAverage}[name]()
+
+
+def run_all(
+    cfg: dict[str, Any], log=print, reuse: dict[str, Any] | None = None, outdir: str | Path | None = None
+) -> dict[str, Any]:
+    """Every run of :func:`plan` for one configuration; returns the raw results (JSON-serialisable).
 
     ``reuse``: runs (``results["runs"]`` of an earlier file with the same configuration) that are taken as they
-    are instead of being recomputed — ``--extend`` adds runs that a newer version of this file defines.
+    are instead of being recomputed — ``--extend`` adds runs that a newer version of this file defines. Runs
+    finished by an interrupted call of the same configuration are taken from its part file.
     """
     t0 = time.perf_counter()
     reuse = reuse or {}
-    dev, seed, every = cfg["device"], cfg["seed"], cfg["fbc_every"]
     out: dict[str, Any] = {"noisy": {}, "bm3d": {}, "runs": {}}
 
     def note(msg: str) -> None:
@@ -362,7 +405,7 @@ def run_all(cfg: dict[str, Any], log=print, reuse: dict[str, Any] | None = None)
     data = {}
     for k, name in enumerate(cfg["images"]):
         truth = load_image(name, cfg["size"])
-        noisy = add_noise(truth, SIGMA, seed=seed + k)
+        noisy = add_noise(truth, SIGMA, seed=cfg["seed"] + k)
         data[name] = {"noisy": noisy, "truth": truth}
         out["noisy"][name] = {
             "psnr": psnr1(noisy, truth),
@@ -372,92 +415,30 @@ def run_all(cfg: dict[str, Any], log=print, reuse: dict[str, Any] | None = None)
         out["bm3d"][name] = run_bm3d(noisy, truth, SIGMA)
         b = out["bm3d"][name]["psnr"]
         note(f"{name} {truth.shape}: noisy {out['noisy'][name]['psnr']:.2f} dB, BM3D {b if b is None else round(b, 2)}")
+    computed: set[str] = set()
 
-    def go(key: str, image: str, **kw: Any) -> dict[str, Any]:
-        if key in reuse:
-            out["runs"][key] = reuse[key]
-            return reuse[key]
-        r = fit(data[image]["noisy"], data[image]["truth"], seed=seed, device=dev, **kw)
-        out["runs"][key] = r
+    def compute(c: dict[str, Any]) -> dict[str, Any]:
+        kw = {k: c[k] for k in ("prior", "prior_kwargs", "iterations", "lr", "reg_noise_std")}
+        loss = rfprior.losses.DSPLoss(w_complex=1.0, w_amplitude=1.0, w_phase=1.0) if c.get("loss") == "dsp" else "mse"
+        stop = [_stop(s, cfg) for s in c["stop"]]
+        d = data[c["image"]]
+        opts = {"sigmoid": c.get("sigmoid", False), "fbc_every": c.get("fbc_every", 0), "device": cfg["device"]}
+        r = fit(d["noisy"], d["truth"], **kw, **opts, stop=stop, loss=loss, seed=cfg["seed"])
         s = curve_stats(r["psnr"])
         note(
-            f"{key}: peak {s['peak']:.2f}@{s['peak_it']}, end {s['end']:.2f} ({r['iterations']} its, "
+            f"{c['key']}: peak {s['peak']:.2f}@{s['peak_it']}, end {s['end']:.2f} ({r['iterations']} its, "
             f"{r['seconds_per_iteration']:.3f} s/it) choices {r['choices']}"
         )
+        computed.add(c["key"])
         return r
 
-    first = cfg["images"][0]
-    dip = {"prior": "dip", "prior_kwargs": cfg["dip_kwargs"], "lr": 0.01, "reg_noise_std": 1.0 / 30.0}
-    for name in cfg["images"]:
-        stop = [rfprior.FixedIterations(), rfprior.Discrepancy(sigma=SIGMA / math.sqrt(2)), rfprior.RunningAverage()]
-        go(f"dip/{name}", name, **dip, iterations=cfg["dip_iterations"], stop=stop, fbc_every=every * (name == first))
-    if cfg["dip_sigmoid_iterations"]:
-        stop = [rfprior.FixedIterations(), rfprior.RunningAverage()]
-        go(f"dip_sigmoid/{first}", first, **dip, iterations=cfg["dip_sigmoid_iterations"], stop=stop, sigmoid=True)
-    go(
-        f"dsp/{first}",
-        first,
-        **dip,
-        iterations=cfg["dsp_iterations"],
-        stop=[rfprior.FixedIterations(), rfprior.RunningAverage()],
-        loss=rfprior.DSPLoss(w_complex=1.0, w_amplitude=1.0, w_phase=1.0),
-        fbc_every=every,
-    )
-    def controlled(key: str, **sizes: Any) -> None:
-        """The controlled decoder (Shi et al. settings: Adam 1e-3, sigmoid output, blur/sharpness recorded)."""
-        go(
-            key,
-            first,
-            prior="controlled",
-            prior_kwargs={**cfg["controlled_kwargs"], **sizes},
-            iterations=cfg["controlled_iterations"],
-            lr=0.001,
-            reg_noise_std=0.0,
-            stop=[rfprior.FixedIterations(), rfprior.BlurSharpness(n=cfg["bs_n"], eps=0.01)],
-            sigmoid=True,
-            fbc_every=every,
-        )
-
-    for lam in cfg["lambdas"]:
-        controlled(f"controlled/{lam}", lam=lam)
-    lam = _paper_lambda(cfg)
-    if cfg["controlled_linear_iterations"]:
-        go(
-            f"controlled_linear/{lam}",
-            first,
-            prior="controlled",
-            prior_kwargs={**cfg["controlled_kwargs"], "lam": lam},
-            iterations=cfg["controlled_linear_iterations"],
-            lr=0.001,
-            reg_noise_std=0.0,
-            stop=[rfprior.FixedIterations()],
-            fbc_every=every,
-        )
-    for ch in cfg["capacity_channels"]:  # diagnosis: the same decoder with fewer channels (parameters per pixel)
-        controlled(f"controlled_c{ch}/{lam}", lam=lam, channels=ch)
-    if "astronaut" in data:
-        for key, sig in (("dd", False), ("dd_sigmoid", True)):
-            dd = {"prior": "deep_decoder", "prior_kwargs": cfg["dd_kwargs"], "lr": 0.01, "reg_noise_std": 0.0}
-            go(
-                f"{key}/astronaut",
-                "astronaut",
-                **dd,
-                iterations=cfg["dd_iterations"],
-                stop=[rfprior.FixedIterations()],
-                sigmoid=sig,
-            )
-        for k in cfg["dd_capacity_channels"]:  # diagnosis: an under-parametrised Deep Decoder at this size
-            go(
-                f"dd_k{k}/astronaut",
-                "astronaut",
-                prior="deep_decoder",
-                prior_kwargs={**cfg["dd_kwargs"], "channels": k},
-                lr=0.01,
-                reg_noise_std=0.0,
-                iterations=cfg["dd_iterations"],
-                stop=[rfprior.FixedIterations()],
-            )
-    out["seconds_total"] = time.perf_counter() - t0 + sum(r["seconds"] for r in reuse.values())
+    stem = "faithful" if cfg["mode"] == "full" else f"faithful_{cfg['mode']}"
+    done = [{"case": {"key": k}, **v} for k, v in reuse.items()]
+    part = part_path(outdir, stem)
+    rows = harness.run(plan(cfg), compute, part, key=lambda c: c["key"], done=done, settings=cfg, log=None)
+    out["runs"] = {r["case"]["key"]: {k: v for k, v in r.items() if k != "case"} for r in rows}
+    earlier = sum(r["seconds"] for k, r in out["runs"].items() if k not in computed)
+    out["seconds_total"] = time.perf_counter() - t0 + earlier
     return out
 
 
@@ -942,8 +923,10 @@ def run(
     cfg.update({k: v for k, v in overrides.items() if v is not None})
     if 2 * cfg["bs_n"] > cfg["controlled_iterations"]:
         raise ValueError("controlled_iterations must be ≥ 2 × bs_n for the blur/sharpness rule to be able to decide")
-    res = run_all(cfg, log=log, reuse=reuse)
-    return report(res, cfg, outdir)
+    res = run_all(cfg, log=log, reuse=reuse, outdir=outdir)
+    payload = report(res, cfg, outdir)
+    finish(outdir, payload["stem"])
+    return payload
 
 
 def report(
@@ -952,11 +935,6 @@ def report(
     """Tables, notes and figures (``draw``) from the raw results of :func:`run_all`; writes JSON/markdown/figures."""
     outdir = RESULTS if outdir is None else Path(outdir)
     mode = cfg["mode"]
-    for k, name in enumerate(cfg["images"]):  # backfill for result files written before this field existed
-        if "noise_rms_after_clipping" not in res["noisy"][name]:
-            truth = load_image(name, cfg["size"])
-            noisy = add_noise(truth, SIGMA, seed=cfg["seed"] + k)
-            res["noisy"][name]["noise_rms_after_clipping"] = float(np.sqrt(np.mean((noisy - truth) ** 2)))
     stem = "faithful" if mode == "full" else f"faithful_{mode}"
     sm = summarise(res, cfg)
     payload: dict[str, Any] = {
@@ -972,7 +950,7 @@ def report(
     }
     md = markdown(payload)
     write_outputs(stem, payload, md, outdir)
-    payload["markdown"] = md
+    payload["markdown"], payload["stem"] = md, stem
     return payload
 
 

@@ -1,14 +1,15 @@
 """Stopping-rule benchmark (issue 6): how close does each rule get to the oracle iterate?
 
 Run: ``python -m benchmarks.stopping [--quick]``. Prints markdown tables and writes
-``benchmarks/results/stopping.json`` / ``stopping.md`` (rewritten after every case, so an
-interrupted full run still leaves its finished cases). The full run uses the shipped
-budget (``rfprior.defaults.FIT.iterations`` = 1500) on 48² images: 90 cases, about
-95 CPU-minutes (≈ 47 min wall) on the 2-core machine; run it in seed parts, one per core, and merge::
+``benchmarks/results/stopping.json`` / ``stopping.md``; every finished case goes to the part
+file ``results/stopping_part1of1.json`` first, so an interrupted run resumes where it stopped.
+The full run uses the shipped budget (``rfprior.defaults.FIT.iterations`` = 1500) on 48²
+images: 90 cases, about 95 CPU-minutes (≈ 47 min wall) on the 2-core machine; run it in two
+parts, one per core, and merge::
 
-    python -m benchmarks.stopping --seed-list 0,1 --name part_a &
-    python -m benchmarks.stopping --seed-list 2,3,4 --name part_b &
-    wait; python -m benchmarks.stopping --merge part_a part_b
+    python -m benchmarks.stopping --part 1/2 &
+    python -m benchmarks.stopping --part 2/2 &
+    wait; python -m benchmarks.stopping --merge 2
 
 ``--modalities``, ``--priors``, ``--loss`` and ``--no-holdout`` run a subset, e.g. the DSP loss
 on the radar default (``stopping_mimo_dsp.md``; 15 cases, ≈ 16 CPU-minutes)::
@@ -28,7 +29,7 @@ Design (stated in the output):
   rule (and the oracle) fit only 90 % of the data. Its gap is measured against the main
   run's oracle (the honest comparison: what you lose by holding out *and* choosing).
 * **Default rule** = ``[Discrepancy(), RunningAverage()]``: the running average at the
-  discrepancy choice (``psnr_average`` there; τ per prior, ``rfprior.stopping.DEFAULT_TAU``
+  discrepancy choice (``psnr_average`` there; τ per prior, ``rfprior.defaults.default_tau``
   at run time — recorded per case; when it has changed since, the tables add the current τ
   replayed exactly from the stored curves); if the misfit never reaches τMσ̂² the engine
   returns whichever of the last running average and the last iterate fits the data better
@@ -37,7 +38,7 @@ Design (stated in the output):
   average when the threshold is never reached.
 * **DSP check** (partial Fourier and MIMO, 20 dB): PSNR at 3× the oracle iteration
   (clipped to the budget) with ``loss="mse"`` (the main run) vs
-  ``rfprior.DSPLoss(w_complex=1, w_amplitude=1, w_phase=1)`` (an extra run).
+  ``rfprior.losses.DSPLoss(w_complex=1, w_amplitude=1, w_phase=1)`` (an extra run).
 """
 
 from __future__ import annotations
@@ -53,7 +54,21 @@ import numpy as np
 import torch
 
 import rfprior
-from benchmarks._common import machine, md_table, quantile, simulate_case, write_outputs
+from benchmarks.harness import (
+    RESULTS,
+    case_key,
+    finish,
+    grid,
+    machine,
+    md_table,
+    merge_parts,
+    parse_part,
+    part_path,
+    quantile,
+    run,
+    simulate,
+    write_outputs,
+)
 from rfprior.stopping.average import EMA_RAMP  # the probe must ramp exactly like the engine's running average
 
 MODALITIES = ("partial_fourier", "mimo", "diffraction_tomography")
@@ -85,7 +100,7 @@ class AverageProbe:
             wt = min(w, 1.0 - 1.0 / (1.0 + EMA_RAMP * it))
             e = self.ema.get(w)
             self.ema[w] = img.clone() if e is None else e.mul_(wt).add_(img, alpha=1 - wt)
-            self.curves[f"ema{w:g}"].append(float(rfprior.psnr(self.ema[w], self.truth)))
+            self.curves[f"ema{w:g}"].append(float(rfprior.metrics.psnr(self.ema[w], self.truth)))
         ratio = st.statistics.get("discrepancy")
         for k in TAIL_STARTS:
             t = self.tail[k]
@@ -95,7 +110,7 @@ class AverageProbe:
                 t = (t[0].mul_(t[1] / (t[1] + 1)).add_(img, alpha=1 / (t[1] + 1)), t[1] + 1)
             self.tail[k] = t
             self.curves[f"tail{k:g}"].append(
-                float(rfprior.psnr(t[0], self.truth)) if t is not None else self.curves["ema0.99"][-1]
+                float(rfprior.metrics.psnr(t[0], self.truth)) if t is not None else self.curves["ema0.99"][-1]
             )
 
     def end_misfits(self) -> dict[str, float]:
@@ -126,7 +141,7 @@ def run_case(
     ``loss=None`` fits with ``reconstruct``'s default loss; a name overrides it (recorded as ``case["loss"]``).
     """
     extra = {} if loss is None else {"loss": loss}
-    op, y, truth, sigma_true = simulate_case(modality, size, snr, seed)
+    op, y, truth, sigma_true = simulate({"modality": modality, "size": size, "snr": snr, "seed": seed})
     probe = AverageProbe(truth, op, y)
     t = time.perf_counter()
     with warnings.catch_warnings():
@@ -136,10 +151,10 @@ def run_case(
             op,
             prior=prior,
             stop=[
-                rfprior.FixedIterations(),
-                rfprior.Discrepancy(),
-                rfprior.WindowedVariance(window=50, patience=WMV_PATIENCE),
-                rfprior.RunningAverage(),
+                rfprior.stopping.FixedIterations(),
+                rfprior.stopping.Discrepancy(),
+                rfprior.stopping.WindowedVariance(window=50, patience=WMV_PATIENCE),
+                rfprior.stopping.RunningAverage(),
             ],
             iterations=budget,
             seed=seed,
@@ -155,7 +170,7 @@ def run_case(
                 y,
                 op,
                 prior=prior,
-                stop=rfprior.HoldOut(),
+                stop=rfprior.stopping.HoldOut(),
                 iterations=budget,
                 seed=seed,
                 truth=truth,
@@ -184,7 +199,7 @@ def run_case(
     disc_v0 = int(res.history["iteration"].values[below[0]]) if below.size else None
     wmv = c.get("wmv")
     ho_it = ho.chosen_iteration if ho is not None else None
-    ho_psnr = float(rfprior.psnr(ho.image, truth)) if ho is not None else math.nan
+    ho_psnr = float(rfprior.metrics.psnr(ho.image, truth)) if ho is not None else math.nan
     out = {
         "modality": modality,
         "snr_db": snr,
@@ -245,15 +260,15 @@ def run_case(
 
 def dsp_check(modality: str, seed: int, prior: str, size: int, budget: int, main: dict[str, Any]) -> dict[str, Any]:
     """PSNR at 3× the oracle iteration: the main (MSE) run vs a DSP-loss run."""
-    op, y, truth, _ = simulate_case(modality, size, 20.0, seed)
+    op, y, truth, _ = simulate({"modality": modality, "size": size, "snr": 20.0, "seed": seed})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         res = rfprior.reconstruct(
             y,
             op,
             prior=prior,
-            loss=rfprior.DSPLoss(w_complex=1.0, w_amplitude=1.0, w_phase=1.0),
-            stop=rfprior.FixedIterations(),  # the whole budget: the curve is read at 3× the oracle iteration
+            loss=rfprior.losses.DSPLoss(w_complex=1.0, w_amplitude=1.0, w_phase=1.0),
+            stop=rfprior.stopping.FixedIterations(),  # the whole budget: the curve is read at 3× the oracle iteration
             iterations=budget,
             seed=seed,
             truth=truth,
@@ -292,10 +307,8 @@ def replay_default(case: dict[str, Any], tau: float) -> float:
 
 
 def current_tau(prior: str) -> float:
-    """τ the shipped ``Discrepancy()`` uses for ``prior`` now (``rfprior.stopping.DEFAULT_TAU``)."""
-    from rfprior.stopping import DEFAULT_TAU
-
-    return DEFAULT_TAU.get(prior, 1.0)
+    """τ the shipped ``Discrepancy()`` uses for ``prior`` now (``rfprior.defaults.default_tau``)."""
+    return rfprior.defaults.default_tau(prior)
 
 
 def gap_now(case: dict[str, Any]) -> float:
@@ -382,7 +395,8 @@ _DEFAULT_PRIOR: dict[str, str] = {}
 def default_prior_of(modality: str) -> str:
     """``rfprior.default_prior`` of the modality's forward model (what a user gets with ``prior="auto"``)."""
     if modality not in _DEFAULT_PRIOR:
-        _DEFAULT_PRIOR[modality] = rfprior.default_prior(simulate_case(modality, 16, 20.0, 0)[0])
+        case = {"modality": modality, "size": 16, "snr": 20.0, "seed": 0}
+        _DEFAULT_PRIOR[modality] = rfprior.defaults.default_prior(simulate(case)[0])
     return _DEFAULT_PRIOR[modality]
 
 
@@ -557,7 +571,7 @@ def summarise(cases: list[dict[str, Any]], dsp: list[dict[str, Any]], cfg: dict[
     # 3. default-rule success per modality/prior
     md += ["", "## Default rule (Discrepancy + RunningAverage) within 0.5 dB of the oracle (target ≥ 90 %)", ""]
     md.append(
-        "τ of the run (`tau` recorded per case) and the current `rfprior.stopping.DEFAULT_TAU`, replayed exactly "
+        "τ of the run (`tau` recorded per case) and the current τ (`rfprior.defaults.default_tau`), replayed exactly "
         "from the misfit and running-average curves when it differs; previous default: τ = 1 for every prior and "
         "the last average when the threshold is never reached."
     )
@@ -662,7 +676,6 @@ def figures(cases: list[dict[str, Any]], stem: str) -> list[str]:
     """Gap CDF per rule and, per modality, the default prior's curves of one case with the choices marked."""
     import matplotlib.pyplot as plt
 
-    from benchmarks._common import RESULTS
     from rfprior.plot import save
 
     if not cases:
@@ -725,17 +738,15 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--size", type=int, default=None)
     ap.add_argument("--budget", type=int, default=None)
     ap.add_argument("--seeds", type=int, default=None)
-    ap.add_argument("--seed-list", default=None, help="comma-separated seeds (run parts in parallel, then --merge)")
+    ap.add_argument("--seed-list", default=None, help="comma-separated seeds")
     ap.add_argument("--modalities", nargs="+", default=list(MODALITIES), choices=MODALITIES)
     ap.add_argument("--priors", nargs="+", default=["deep_decoder", "dip_small"])
     ap.add_argument("--loss", default=None, choices=("mse", "dsp"), help="override reconstruct's default loss")
     ap.add_argument("--no-holdout", action="store_true", help="skip the hold-out runs (its column is then NaN)")
     ap.add_argument("--name", default="stopping", help="output file stem under benchmarks/results/")
-    ap.add_argument("--merge", nargs="+", default=None, metavar="STEM", help="merge finished parts into --name")
+    ap.add_argument("--part", default="1/1", help="i/n: run every n-th case starting at i (1-based)")
+    ap.add_argument("--merge", type=int, default=0, metavar="N", help="merge the N parts (same options) run earlier")
     args = ap.parse_args(argv)
-    if args.merge:
-        _merge(args.merge, args.name)
-        return
     torch.set_num_threads(1)
     cfg = {
         "mode": "quick" if args.quick else "full",
@@ -752,49 +763,38 @@ def main(argv: list[str] | None = None) -> None:
         "holdout": not args.no_holdout,
         "torch_threads": 1,
     }
-    cases: list[dict[str, Any]] = []
-    dsp: list[dict[str, Any]] = []
-    t0 = time.perf_counter()
-    for seed in cfg["seeds"]:  # seeds outermost: a cut-short full run still covers every cell
-        for m in args.modalities:
-            for s in cfg["snrs"]:
-                for p in cfg["priors"]:
-                    c = run_case(m, s, seed, p, cfg["size"], cfg["budget"], cfg["holdout"], args.loss)
-                    cases.append(c)
-                    print(
-                        f"[{time.perf_counter() - t0:6.0f}s] {SHORT[m]:4s} {s:4.0f} dB seed {seed} {p:12s} "
-                        f"oracle {c['oracle']:.2f}@{c['oracle_it']} default {c['psnr']['default']:.2f} "
-                        f"disc@{c['choice']['discrepancy']} σ̂/σ {c['sigma_ratio']:.2f}",
-                        flush=True,
-                    )
-                    if m in ("partial_fourier", "mimo") and s == 20.0 and seed == 0 and args.loss is None:
-                        dsp.append(dsp_check(m, seed, p, cfg["size"], cfg["budget"], c))
-                    md = summarise(cases, dsp, cfg)
-                    write_outputs(args.name, {"machine": machine(), "config": cfg, "cases": cases, "dsp": dsp}, md)
+    # seeds outermost: a cut-short run still covers every cell
+    cases = grid(seed=cfg["seeds"], modality=args.modalities, snr=cfg["snrs"], prior=cfg["priors"])
+    if args.merge:
+        order = {case_key(c): j for j, c in enumerate(cases)}
+        rows = sorted(merge_parts(None, args.name, args.merge), key=lambda r: order.get(case_key(r["case"]), -1))
+    else:
+        t0 = time.perf_counter()
+
+        def one(k: dict[str, Any]) -> dict[str, Any]:
+            m, s, seed, p = k["modality"], k["snr"], k["seed"], k["prior"]
+            c = run_case(m, s, seed, p, cfg["size"], cfg["budget"], cfg["holdout"], args.loss)
+            print(
+                f"[{time.perf_counter() - t0:6.0f}s] {SHORT[m]:4s} {s:4.0f} dB seed {seed} {p:12s} "
+                f"oracle {c['oracle']:.2f}@{c['oracle_it']} default {c['psnr']['default']:.2f} "
+                f"disc@{c['choice']['discrepancy']} σ̂/σ {c['sigma_ratio']:.2f}",
+                flush=True,
+            )
+            if m in ("partial_fourier", "mimo") and s == 20.0 and seed == 0 and args.loss is None:
+                c["dsp"] = dsp_check(m, seed, p, cfg["size"], cfg["budget"], c)
+            return c
+
+        i, n = parse_part(args.part)
+        settings = {k: v for k, v in cfg.items() if k != "seeds"}
+        rows = run(cases[i - 1 :: n], one, part_path(None, args.name, args.part), settings=settings, log=None)
+        if n > 1:
+            return
+    dsp = [r.pop("dsp") for r in rows if "dsp" in r]
+    md = summarise(rows, dsp, cfg)
+    write_outputs(args.name, {"machine": machine(), "config": cfg, "cases": rows, "dsp": dsp}, md)
+    finish(None, args.name, args.merge or 1)
     print(md)
-    print("figures:", ", ".join(figures(cases, args.name)))
-
-
-def _merge(stems: list[str], name: str) -> None:
-    """Merge the JSON of parts run with ``--seed-list`` into one result (same size/budget required)."""
-    from benchmarks._common import read_parts
-
-    parts = read_parts(stems)
-    cfg = dict(parts[0]["config"])
-    for p in parts[1:]:
-        for k in ("size", "budget", "snrs", "priors", "loss"):
-            if p["config"].get(k) != cfg.get(k):
-                raise ValueError(f"--merge: parts differ in {k}: {p['config'][k]} vs {cfg[k]}")
-    cfg["seeds"] = sorted({s for p in parts for s in p["config"]["seeds"]})
-    cases = sorted(
-        (c for p in parts for c in p["cases"]),
-        key=lambda c: (c["seed"], MODALITIES.index(c["modality"]), c["snr_db"], c["prior"]),
-    )
-    dsp = [d for p in parts for d in p["dsp"]]
-    md = summarise(cases, dsp, cfg)
-    write_outputs(name, {"machine": parts[0]["machine"], "config": cfg, "cases": cases, "dsp": dsp}, md)
-    print(md)
-    print("figures:", ", ".join(figures(cases, name)))
+    print("figures:", ", ".join(figures(rows, args.name)))
 
 
 if __name__ == "__main__":

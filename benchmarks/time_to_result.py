@@ -12,7 +12,8 @@ is set-up: σ estimate, operator norm, the network's autoscale.
 
 Run ``python -m benchmarks.time_to_result [--sizes 64,128] [--threads 2] [--device cuda]``;
 ``--smoke`` runs 32² with 5 iterations (the suite runs it). Output:
-``results/time_to_result[_<tag>].md`` and a small JSON.
+``results/time_to_result[_<tag>].md`` and a small JSON; an interrupted run resumes from its
+part file (``results/time_to_result[_<tag>]_part1of1.json``).
 """
 
 from __future__ import annotations
@@ -24,8 +25,7 @@ from typing import Any
 
 import torch
 
-from benchmarks._common import machine, md_table, write_outputs
-from benchmarks.quality import make_case
+from benchmarks.harness import finish, machine, md_table, part_path, run, simulate, write_outputs
 
 CASES = {
     "partial_fourier": {"family": "natural", "mask": "vd4"},
@@ -34,6 +34,11 @@ CASES = {
 }
 #: issue 17's targets at 128² on 2 CPU cores (seconds)
 TARGET_128 = {"partial_fourier": 60.0, "diffraction_tomography": 60.0, "mimo": 120.0}
+
+
+def held_out_case(modality: str, size: int) -> dict[str, Any]:
+    """The scene of ``modality`` at ``size``: seed 2 (held out), 20 dB."""
+    return {"modality": modality, "size": size, "snr": 20, "seed": 2, **CASES[modality]}
 
 
 def run_case(
@@ -49,8 +54,8 @@ def run_case(
     from rfprior.metrics import psnr
     from rfprior.penalty import resolve_penalty
 
-    case = {"modality": modality, "size": size, "snr": 20, "seed": 2, **CASES[modality]}
-    op, y, truth = make_case(case)
+    case = held_out_case(modality, size)
+    op, y, truth, _ = simulate(case)
     if device is not None:
         op, y = op.to(device=torch.device(device)), y.to(device)
     with warnings.catch_warnings():
@@ -58,7 +63,7 @@ def run_case(
         pen_s = None
         if time_penalty:
             # the penalty-weight search alone, first, on its own copy of the operator (cold caches, as in a fit)
-            op_pen, y_pen, _ = make_case(case)
+            op_pen, y_pen, _, _ = simulate(case)
             if device is not None:
                 op_pen, y_pen = op_pen.to(device=torch.device(device)), y_pen.to(device)
             t = time.perf_counter()
@@ -137,18 +142,24 @@ def main(argv: list[str] | None = None) -> int:
     unknown = sorted(set(mods) - set(CASES))
     if unknown:
         ap.error(f"--modalities: unknown {unknown}; choose from {', '.join(CASES)}")
-    rows = []
-    for size in sizes:
-        for m in mods:
-            r = run_case(m, size, args.device, 5 if args.smoke else None)
-            rows.append(r)
-            its, p = r["iterations"], r["psnr"]
-            print(f"{m:24s} {size:4d}² {r['seconds']:8.1f} s  ({its} its, PSNR {p:.2f})", flush=True)
+    iterations = 5 if args.smoke else None
+    stem = "time_to_result" + (f"_{args.tag}" if args.tag else "")
+    part = None if args.smoke else part_path(None, stem)
+
+    def one(c: dict[str, Any]) -> dict[str, Any]:
+        r = run_case(c["modality"], c["size"], args.device, iterations)
+        its, p = r["iterations"], r["psnr"]
+        print(f"{c['modality']:24s} {c['size']:4d}² {r['seconds']:8.1f} s  ({its} its, PSNR {p:.2f})", flush=True)
+        return r
+
+    settings = {"threads": args.threads, "device": args.device, "iterations": iterations}
+    rows = run([held_out_case(m, s) for s in sizes for m in mods], one, part, settings=settings, log=None)
     info = {"machine": machine(), "threads": args.threads, "device": args.device or "cpu"}
     md = summarise(rows, info)
     print(md)
     if not args.smoke:
-        write_outputs("time_to_result" + (f"_{args.tag}" if args.tag else ""), {**info, "rows": rows}, md)
+        write_outputs(stem, {**info, "rows": rows}, md)
+        finish(None, stem)
     return 0
 
 

@@ -117,7 +117,7 @@ def test_running_average_beats_an_overfitting_iterate():
         iterations=150,
         lr=0.01,
         reg_noise_std=1.0 / 30.0,
-        stop=[rfprior.FixedIterations(), rfprior.RunningAverage(0.99)],
+        stop=[rfprior.stopping.FixedIterations(), rfprior.stopping.RunningAverage(0.99)],
     )
     raw, avg = np.asarray(r["psnr"]), np.asarray(r["psnr_average"])
     assert raw.max() - raw[-1] > 0.3  # it does overfit (the comparison is not vacuous)
@@ -180,7 +180,7 @@ def test_image_identity_makes_dsp_spectral():
     g = torch.Generator().manual_seed(0)
     y = torch.randn(16, 16, generator=g, dtype=torch.complex64)
     pred = torch.roll(y, 3, dims=1)  # same spectrum magnitudes, shifted pixels
-    loss = rfprior.DSPLoss(w_complex=0.0, w_amplitude=1.0)
+    loss = rfprior.losses.DSPLoss(w_complex=0.0, w_amplitude=1.0)
     spectral = float(loss(pred, y, Identity((16, 16))))
     pixelwise = float(loss(pred, y, Identity((16, 16), spatial=False)))
     assert spectral < 1e-6 * pixelwise  # a shift leaves |F y| unchanged
@@ -188,7 +188,7 @@ def test_image_identity_makes_dsp_spectral():
 
 
 def test_sigmoid_output_wrapper():
-    inner = rfprior.make_prior("deep_decoder", (16, 16), seed=0, channels=8, layers=3)
+    inner = rfprior.priors.make_prior("deep_decoder", (16, 16), seed=0, channels=8, layers=3)
     net = faithful.SigmoidOutput(inner)
     assert net.z is inner.z
     x = net()
@@ -209,3 +209,12 @@ def test_bm3d_absent_gives_a_stated_row(monkeypatch):
     truth = faithful.load_image("camera", 32)
     out = faithful.run_bm3d(faithful.add_noise(truth, faithful.SIGMA, 0), truth, faithful.SIGMA)
     assert out["available"] is False and out["psnr"] is None and "not installed" in out["note"]
+
+
+def test_plan_declares_each_run_once_with_a_label():
+    """Every mode's runs are harness cases with unique keys (the part file and ``--extend`` match runs by key)."""
+    for mode, base in faithful.MODES.items():
+        cfg = {**base, "mode": mode, "seed": 0, "device": "cpu", "threads": 1}
+        keys = [c["key"] for c in faithful.plan(cfg)]
+        assert len(keys) == len(set(keys)) and {"dip/astronaut", "dsp/astronaut", "dd/astronaut"} <= set(keys)
+        assert all(faithful._label(k) for k in keys)

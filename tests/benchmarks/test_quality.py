@@ -105,3 +105,47 @@ def test_keep_done_runs_only_the_cases_the_results_lack(row, tmp_path):
         quality.main(["--smoke", "--keep-done", "--prior-only", "--outdir", str(tmp_path)])
     with pytest.raises(SystemExit, match="no earlier results"):
         quality.main(["--smoke", "--keep-done", "--outdir", str(tmp_path / "empty")])
+
+
+def test_the_baselines_are_the_products(monkeypatch):
+    """The four non-oracle baselines come from rfprior.workflows.classical_baselines, at the σ given."""
+    import rfprior.workflows as wf
+
+    seen: dict = {}
+    real = wf.classical_baselines
+
+    def spy(op, y, **kw):
+        seen["kw"], seen["out"] = kw, real(op, y, **kw)
+        return seen["out"]
+
+    monkeypatch.setattr(wf, "classical_baselines", spy)
+    op, y, _ = quality.make_case(quality.cases("smoke")[0])
+    images, secs, info = quality.classical_baselines(op, y, 0.02)
+    assert seen["kw"] == {"sigma": 0.02}
+    assert all(images[k] is img for k, (img, _) in zip(quality.CLASSICAL, seen["out"].values(), strict=True))
+    assert list(secs.values()) == [s for _, s in seen["out"].values()]
+    assert info["baselines"] == list(seen["out"]) and f"{info['cgls_iterations']} it" in info["baselines"][1]
+    assert f"λ={info['tv_lambda']:.2g}" in info["baselines"][2]  # the exact λ of the product's TV image
+
+
+def test_a_run_resumes_from_its_part_file_and_summarises_every_case(row, tmp_path):
+    """Cases already in the part file are not run again; the summary lists every case; the part is then removed."""
+    import json
+
+    smoke = quality.cases("smoke")
+    rows = []
+    for case in smoke:
+        r = json.loads(json.dumps(row))
+        r["case"] = case
+        r["scores"]["tv"]["psnr"] = -1.0  # a marker: kept, not recomputed
+        rows.append(r)
+    part = tmp_path / "quality_smoke_part1of1.json"
+    part.write_text(json.dumps({"settings": None, "rows": rows}))
+    assert quality.main(["--smoke", "--outdir", str(tmp_path)]) == 0
+    out = json.loads((tmp_path / "quality_smoke.json").read_text())["rows"]
+    assert [r["case"] for r in out] == smoke and all(r["scores"]["tv"]["psnr"] == -1.0 for r in out)
+    assert not part.exists()
+    md = (tmp_path / "quality_smoke.md").read_text()
+    for case in smoke:
+        assert f"| {quality._label(case)} |" in md
+        assert f"| {case['modality']} | {case['family']}" in md  # one row per group in the first table
