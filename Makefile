@@ -38,8 +38,12 @@ bench: $(STAMP)
 data: $(STAMP)
 	$(BIN)/python data/make_data.py
 
+# docs/validation.md from the benchmark summaries, then the API reference from the docstrings
+# (docs/api -> docs/_build/html): nitpicky, every warning fails; -E rereads everything, so a warning
+# is reported again on every run, not only when its file changed
 docs: $(STAMP)
 	$(BIN)/python -m benchmarks.make_validation
+	$(BIN)/python -m sphinx -W --keep-going -n -E -b html docs/api docs/_build/html
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -292,7 +292,7 @@ def tv_discrepancy(
     real/imag component. Each λ is solved with ``iters`` PDHG steps, warm-started from
     the nearest λ already solved; the descent starts at ``λ₀ = ‖Aᴴy‖_∞`` (data units),
     where TV flattens the image. ``rtol`` (default ``None``: the full protocol) trades precision
-    in λ for fewer solves (see :func:`~operators.parameter_choice.search_lambda`).
+    in λ for fewer solves (see ``operators.parameter_choice.search_lambda``).
     """
     unit, y_n, a_norm = _tv_setup(op, y)
     if y_n.shape != torch.Size(op.out_shape):

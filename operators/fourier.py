@@ -37,9 +37,9 @@ class PartialFourier(LinearOperator):
     dtype : complex64 or complex128
     device : torch device
 
-    Shapes
-    ------
-    forward: ``(..., H, W) → (..., K)``; adjoint: ``(..., K) → (..., H, W)``;
+    Notes
+    -----
+    Shapes: forward: ``(..., H, W) → (..., K)``; adjoint: ``(..., K) → (..., H, W)``;
     ``dims == ("sample",)``. The k-space position of sample ``m`` is
     ``(ky[m], kx[m]) = op.sample_positions[m]`` (integer grid indices).
     """

@@ -87,9 +87,9 @@ class MIMORadar(SteeringBlocks):
     dtype : torch.complex64 or torch.complex128
     device : torch device (every tensor is created there)
 
-    Shapes
-    ------
-    ``in_shape = (N_z, N_x)`` (rows = range), ``out_shape = (N_T, N_R, N_f)``,
+    Notes
+    -----
+    Shapes: ``in_shape = (N_z, N_x)`` (rows = range), ``out_shape = (N_T, N_R, N_f)``,
     ``dims = ("tx", "rx", "freq")``, ``spatial_dims = ("tx", "rx")``. Geometry is
     kept as float64 numpy in ``op.tx``, ``op.rx``, ``op.frequencies``, ``op.x``, ``op.z``.
     """

@@ -26,10 +26,10 @@ Two interchangeable paths:
   GPU path; no copies to the host), its adjoint is the exact transpose of its forward
   (same interpolation weights), and autograd goes through it natively. 6-point kernel on
   a 2× grid. Interpolation ``kb_interp``: ``"table"`` (default; 2¹² table, relative error
-  ≈ 2e-4 against the exact NUDFT, measured) or ``"sparse"`` (the interpolation weights
-  precomputed once as sparse matrices, ≈ 1e-5; ``M·36`` non-zeros of memory). On an H200
-  the sparse matrices were 2.4× faster at 256² and 1.3× slower at 512²
-  (``benchmarks/results/gpu_dt.md``).
+  ≈ 2e-4 against the exact NUDFT) or ``"sparse"`` (the interpolation weights
+  precomputed once as sparse matrices, ≈ 1e-5; ``M·36`` non-zeros of memory). Which of
+  the two is faster depends on the image size (see docs/notes.md, "Measurements formerly
+  quoted in code").
 
 All paths are differentiable with respect to the image / coefficients.
 """
@@ -64,9 +64,8 @@ def dense_tables_cached(n_samples: int, shape: tuple[int, int], device: torch.de
     return dense_table_bytes(n_samples, shape, dtype) <= limit
 _MEASURE_PIXELS = 128 * 128  # finufft: FFTW_MEASURE planning from this image size up
 # finufft on one thread below this many nonuniform points: its threads cost more than they save on
-# small problems (tomography default geometry, fwd + adj, 2-core CPU, 1 vs 2 threads: 64² M = 5 504
-# 0.44 vs 3.89 ms; 128² M = 21 760 1.75 vs 4.77 ms; 256² M = 87 552 8.1 vs 9.1 ms; 512² M = 349 184
-# 36.9 vs 24.8 ms). The forward is bit-identical; the adjoint's spreading sums in another order.
+# small problems (threshold chosen by measurement; see docs/notes.md, "Measurements formerly quoted
+# in code"). The forward is bit-identical; the adjoint's spreading sums in another order.
 _SINGLE_THREAD_POINTS = 200_000
 _KB_NUMPOINTS = 6  # torchkbnufft kernel width; on a 2× grid with a 2¹² table: ≈ 2e-4 relative error
 _KB_TABLE = 1 << 12
@@ -105,9 +104,9 @@ class NonUniformFourier2D(LinearOperator):
     kb_interp : ``"table"`` or ``"sparse"`` — torchkbnufft's interpolation (above)
     dtype, device : complex dtype and torch device
 
-    Shapes
-    ------
-    forward ``(..., H, W) → (..., M)``; adjoint ``(..., M) → (..., H, W)``;
+    Notes
+    -----
+    Shapes: forward ``(..., H, W) → (..., M)``; adjoint ``(..., M) → (..., H, W)``;
     ``dims == ("sample",)``.
     """
 
@@ -183,8 +182,8 @@ class NonUniformFourier2D(LinearOperator):
 
     # ------------------------------------------------------------------ dense path
     def _make_tables(self, start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor]:
-        # float64 phases, exponentiated on the operator's device (on a GPU the 512² tables take
-        # 17 s on the host, measured) in slices that bound the float64 temporaries
+        # float64 phases, exponentiated on the operator's device (on a GPU, building large tables on
+        # the host is far slower; docs/notes.md) in slices that bound the float64 temporaries
         H, W = self.in_shape
         on_device = self.device.type == "cuda"  # float64 on the device; others (e.g. MPS) on the host
         where = self.device if on_device else torch.device("cpu")
@@ -249,8 +248,9 @@ class NonUniformFourier2D(LinearOperator):
         return 1 if self.omega.shape[0] < _SINGLE_THREAD_POINTS else torch.get_num_threads()
 
     def _fftw_flag(self) -> int:
-        # FFTW_MEASURE (0) plans once per grid size and process (≈ 1 s, remembered as wisdom)
-        # and then runs 3–8× faster than FFTW_ESTIMATE (64) from 128² up; below that, estimate.
+        # FFTW_MEASURE (0) plans once per grid size and process (remembered as wisdom) and then
+        # runs faster than FFTW_ESTIMATE (64) from 128² up; below that, estimate (chosen by
+        # measurement; docs/notes.md, "Measurements formerly quoted in code").
         return 0 if math.prod(self.in_shape) >= _MEASURE_PIXELS else 64
 
     def _nufft_type2(self, f: torch.Tensor) -> torch.Tensor:

@@ -31,7 +31,7 @@ def check_adjoint(op: LinearOperator, batch: Sequence[int] = (), seed: int = 0) 
 
     .. math:: \frac{|\langle A x, y\rangle - \langle x, A^H y\rangle|}{\|A\|\,\|x\|\,\|y\|}
 
-    with seeded complex Gaussian ``x`` and ``y`` and ``‖A‖`` from :meth:`opnorm`.
+    with seeded complex Gaussian ``x`` and ``y`` and ``‖A‖`` from :meth:`~operators.LinearOperator.opnorm`.
     Returns a float; it should be ≲ 1e-6 in complex64 and ≲ 1e-13 in complex128.
     """
     x = random_input(op, batch, seed)

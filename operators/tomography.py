@@ -51,8 +51,9 @@ __all__ = [
     "index_to_object",
 ]
 
+#: A tensor or an array: the data transforms (:func:`born_data`, …) return the kind they are given.
 ArrayT = TypeVar("ArrayT", torch.Tensor, np.ndarray)
-AUTO_DENSE_MAX_COST = 1 << 20  # "auto": dense NUDFT when M·H·W ≤ 2²⁰ (measured crossover ≈ 1e6)
+AUTO_DENSE_MAX_COST = 1 << 20  # "auto": dense NUDFT when M·H·W ≤ 2²⁰ (the crossover; docs/notes.md)
 
 
 def auto_method(
@@ -63,10 +64,8 @@ def auto_method(
     CPU: the exact dense NUDFT while ``M·H·W ≤ AUTO_DENSE_MAX_COST`` or finufft is missing, else
     finufft. Other devices (finufft is CPU-only and would copy through the host every call): the
     dense NUDFT while its phase tables stay cached on the device (≤ 4 GiB: up to 512² in the
-    default geometry) or torchkbnufft is missing, else torchkbnufft. Measured on an H200
-    (``benchmarks/results/gpu_dt.md``), forward + adjoint at 256² / 512²: dense 2.5 / 32.8 ms,
-    torchkbnufft 32.7 / 37.1 ms (table) and 13.8 / 47.2 ms (sparse), finufft through the host
-    27.9 / 43.7 ms.
+    default geometry) or torchkbnufft is missing, else torchkbnufft. Chosen by measurement
+    (see docs/notes.md, "Measurements formerly quoted in code").
     """
     if torch.device(device).type == "cpu":
         small = dense_cost(n_samples, shape) <= AUTO_DENSE_MAX_COST
@@ -147,18 +146,16 @@ class DiffractionTomography(LinearOperator):
     method : ``"auto"``, ``"nufft"`` (finufft, CPU), ``"kbnufft"`` (torchkbnufft, any device), ``"dense"`` (exact)
         ``"auto"`` picks the fastest path for the device the operator lives on, again after
         every :meth:`to`: on the CPU, dense when ``M·H·W ≤ 2²⁰`` (``M`` = number of propagating
-        samples) or finufft is missing, else finufft; on a GPU, see :func:`auto_method`.
+        samples) or finufft is missing, else finufft; on a GPU, see ``operators.tomography.auto_method``.
     dtype, device : complex dtype and torch device
 
-    Shapes
-    ------
-    forward: object function ``(..., H, W)`` in m⁻² → normalised scattered field
+    Notes
+    -----
+    Shapes: forward: object function ``(..., H, W)`` in m⁻² → normalised scattered field
     ``u_B/u0`` ``(..., A, N)`` (dimensionless); ``dims == ("angle", "detector")``,
     ``spatial_dims == ("detector",)``. Adjoint: ``(..., A, N) → (..., H, W)``.
 
-    Scale
-    -----
-    In SI units ``‖A‖`` is tiny (≈ 4e-13 for 32² pixels at λ0 = 1 µm), so in complex64
+    Scale: in SI units ``‖A‖`` is tiny (≈ 4e-13 for 32² pixels at λ0 = 1 µm), so in complex64
     ``‖AᴴA x‖²`` underflows and a float32 solver sees zeros; :meth:`opnorm` handles
     this itself, and for iterative solvers use complex128 or ``op / op.opnorm()``
     (then the unknown is ``‖A‖ f``).

@@ -13,7 +13,7 @@ noise the network has begun to fit) while keeping what every fit agrees on. The 
 RMS deviation of the ``x_k`` from ``x̄`` (1/K normalisation) is returned as ``Result.spread``:
 where the fits disagree, not a calibrated error bar.
 
-Measured (``benchmarks/results/ensemble.md``): see docs/guide.md, "Several fits".
+How much it helps is measured, not assumed: see docs/guide.md, "Several fits".
 """
 
 from __future__ import annotations

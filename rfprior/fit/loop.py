@@ -112,7 +112,7 @@ class Loop:
         self.good_opt: dict[torch.Tensor, dict[str, torch.Tensor]] = {}
         # (saved moments, live moments) for one foreach copy per iteration; rebuilt when the state changes
         self._snap: tuple[list[torch.Tensor], list[torch.Tensor]] | None = None
-        # foreach: one fused kernel per state tensor list (≈ 2× faster steps for the 112-tensor skip net)
+        # foreach: one fused kernel per state tensor list (faster steps for networks of many tensors; docs/notes.md)
         self.opt = torch.optim.Adam(self.params, lr=opts.lr, foreach=True)
         self.state = LoopState(lr=opts.lr)
 

@@ -9,7 +9,7 @@ import torch
 
 from ..defaults import default_prior
 from ..losses import DSPLoss, MSELoss
-from ..priors import PRESETS, PRIORS, make_prior
+from ..priors import expand_preset, make_prior, prior_names
 from ..result import NetworkState
 
 __all__ = ["load_init", "prior_of", "resolve_loss", "resolve_prior"]
@@ -30,17 +30,15 @@ def resolve_prior(
     if prior is None or prior == "auto":
         prior = default_prior(op)
     if isinstance(prior, str):
-        if prior in PRESETS:
-            base, preset = PRESETS[prior]
-            kwargs = {**preset, **kwargs}
-            net = make_prior(base, tuple(shape), seed=seed, **kwargs)
-            return net, {"name": base, "preset": prior, **{k: _jsonable(v) for k, v in kwargs.items()}}
-        if prior not in PRIORS:
-            raise ValueError(f"prior must be one of {sorted([*PRIORS, *PRESETS])}, got {prior!r}")
+        try:
+            base, kwargs = expand_preset(prior, **kwargs)
+        except ValueError:
+            raise ValueError(f"prior must be one of {prior_names()}, got {prior!r}") from None
         if len(shape) != 2:
             raise ValueError(f"priors produce 2-D images; the operator's in_shape is {shape}")
-        net = make_prior(prior, tuple(shape), seed=seed, **kwargs)
-        return net, {"name": prior, **{k: _jsonable(v) for k, v in kwargs.items()}}
+        net = make_prior(base, tuple(shape), seed=seed, **kwargs)
+        preset = {"preset": prior} if prior != base else {}
+        return net, {"name": base, **preset, **{k: _jsonable(v) for k, v in kwargs.items()}}
     if isinstance(prior, torch.nn.Module):
         if kwargs:
             raise ValueError(f"prior_kwargs only apply to a prior given by name, got {sorted(kwargs)}")
@@ -83,7 +81,7 @@ def _jsonable(v: Any) -> Any:
 def prior_of(init: NetworkState) -> tuple[str, dict[str, Any]]:
     """The prior name and keyword arguments that rebuild the warm start's architecture."""
     name = init.prior.get("preset", init.prior.get("name"))
-    if name not in PRIORS and name not in PRESETS:
+    if name not in prior_names():
         raise ValueError(
             f"init: the previous fit's prior {name!r} is not a named prior; "
             "pass prior= a module of the same architecture"

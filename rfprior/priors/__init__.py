@@ -13,6 +13,10 @@ name                      class
                           decoder (Shi et al.)
 ``"complex"``             :class:`ComplexDecoder` — natively complex decoder
 ========================  =========================================================
+
+:func:`make_prior` also accepts the size presets of :data:`PRESETS` (``"dip_small"``,
+``"controlled_small"``): a registered prior with preset sizes, which explicit keyword
+arguments override. :func:`prior_names` lists every accepted name.
 """
 
 from __future__ import annotations
@@ -43,9 +47,12 @@ __all__ = [
     "OutputHead",
     "Prior",
     "bed_of_nails",
+    "expand_preset",
     "make_prior",
+    "prior_names",
 ]
 
+#: The registered priors: name → class (the names of the table above); :func:`make_prior` builds them.
 PRIORS: dict[str, type[Prior]] = {
     "dip": DIP,
     "deep_decoder": DeepDecoder,
@@ -53,21 +60,77 @@ PRIORS: dict[str, type[Prior]] = {
     "complex": ComplexDecoder,
 }
 
-#: Named size presets usable wherever a prior name is (CLI ``--prior``): name → (prior, kwargs).
-#: ``dip_small`` is the skip network at 32 channels: measured on the bundled 64² MIMO file it
-#: reaches the full DIP's quality at about a quarter of the cost (benchmarks/engine.py).
+#: Named size presets, accepted wherever a prior name is (:func:`make_prior`, ``reconstruct(prior=...)``,
+#: the CLI's ``--prior``): name → (the :data:`PRIORS` name, its keyword arguments). ``dip_small``
+#: is the skip network at 32 channels, radar's default prior (chosen by measurement; see
+#: docs/notes.md, "Measurements formerly quoted in code").
 PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
     "dip_small": ("dip", {"channels_down": 32, "channels_up": 32, "channels_skip": 4}),
     "controlled_small": ("controlled", {"channels": 32}),
 }
 
 
-def make_prior(name: str, shape: tuple[int, int], **kwargs: Any) -> Prior:
-    """Build the prior registered as ``name`` (see :data:`PRIORS`) for images of ``shape = (H, W)``.
+def prior_names() -> tuple[str, ...]:
+    """Every name :func:`make_prior` accepts: the :data:`PRIORS` names, then the :data:`PRESETS`."""
+    return (*PRIORS, *PRESETS)
 
-    ``kwargs`` go to the class (``head``, ``seed`` and architecture sizes).
-    ``make_prior(**prior.config)`` rebuilds an identical prior.
+
+def expand_preset(name: str, **kwargs: Any) -> tuple[str, dict[str, Any]]:
+    """The :data:`PRIORS` name and keyword arguments that a prior name stands for.
+
+    Parameters
+    ----------
+    name : str
+        A :data:`PRIORS` name or a :data:`PRESETS` name.
+    **kwargs
+        Keyword arguments for the prior's class; they override a preset's.
+
+    Returns
+    -------
+    base : str
+        The :data:`PRIORS` name (``name`` itself unless it is a preset).
+    kwargs : dict
+        The preset's keyword arguments updated with ``kwargs``.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is neither a prior nor a preset; the message lists every accepted name.
     """
-    if name not in PRIORS:
-        raise ValueError(f"make_prior: unknown prior name {name!r}; expected one of {tuple(PRIORS)}")
-    return PRIORS[name](tuple(shape), **kwargs)
+    if isinstance(name, str) and name in PRESETS:
+        base, preset = PRESETS[name]
+        return base, {**preset, **kwargs}
+    if isinstance(name, str) and name in PRIORS:
+        return name, dict(kwargs)
+    raise ValueError(f"unknown prior name {name!r}; expected one of {prior_names()}")
+
+
+def make_prior(name: str, shape: tuple[int, int], **kwargs: Any) -> Prior:
+    """Build the prior named ``name`` for images of ``shape = (H, W)``.
+
+    Parameters
+    ----------
+    name : str
+        A :data:`PRIORS` name (``"dip"``, ``"deep_decoder"``, …) or a size preset of
+        :data:`PRESETS` (``"dip_small"``, …): every name the defaults use.
+    shape : tuple of int
+        ``(H, W)``, the image size in pixels.
+    **kwargs
+        Go to the class (``head``, ``seed`` and architecture sizes); they override a
+        preset's sizes.
+
+    Returns
+    -------
+    Prior
+        The network; ``make_prior(**prior.config)`` rebuilds an identical one.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name (the message lists every accepted name).
+    """
+    try:
+        base, kwargs = expand_preset(name, **kwargs)
+    except ValueError as err:
+        raise ValueError(f"make_prior: {err}") from None
+    return PRIORS[base](tuple(shape), **kwargs)

@@ -87,9 +87,9 @@ class Prior(nn.Module):
     """Base class of every untrained-network prior (see the module docstring for the contract).
 
     Subclasses call ``super().__init__(shape, head, seed)``, then draw their input with
-    :meth:`_init_input` (which returns the weight seed) and build their layers inside
+    ``_init_input`` (which returns the weight seed) and build their layers inside
     ``with seeded_init(weight_seed):``,
-    set ``self.config`` entries for their sizes, and implement :meth:`_image`.
+    set ``self.config`` entries for their sizes, and implement ``_image``.
 
     Attributes
     ----------

@@ -60,7 +60,7 @@ class ControlledDecoder(Prior):
         Number of uniform channels before the sin/cos map (default 16 → 32 inputs).
     upsample : ``"gaussian" | "bilinear"``
     sigmas : float or sequence of ``S`` floats, optional
-        Gaussian σ per stage, coarse → fine (default :func:`default_sigmas`).
+        Gaussian σ per stage, coarse → fine (default ``default_sigmas(stages)`` of :mod:`rfprior.priors.controlled`).
     lam : float, optional
         Lipschitz bound λ (default 1.8 for Gaussian, 1.4 for bilinear upsampling).
     lipschitz_method : ``"svd" | "power"``

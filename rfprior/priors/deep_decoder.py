@@ -93,8 +93,8 @@ class DeepDecoder(Prior):
             self.body = nn.Sequential(*(_Layer(k, upsample_mode if i < n_up else None) for i in range(layers)))
             self.head_layer = OutputHead(k, head, bias=False)
         # Channels-last (NHWC) weights and activations: the 1×1 convolutions, the upsampling and
-        # BatchNorm run 1.7× faster per fit step on a CPU (128², 2 threads: 19.4 → 11.1 ms; the
-        # output agrees to 3e-5 relative, float32 rounding). A layout, not a change of the network.
+        # BatchNorm run faster per fit step on a CPU (docs/notes.md, "Measurements formerly quoted
+        # in code"); the output agrees to float32 rounding. A layout, not a change of the network.
         self.to(memory_format=torch.channels_last)
 
     def _image(self, z: torch.Tensor) -> torch.Tensor:

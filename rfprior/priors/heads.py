@@ -64,9 +64,9 @@ class OutputHead(nn.Module):
         Weight standard deviation ``gain / sqrt(C)`` per real output channel; ``None``
         keeps PyTorch's default convolution initialisation (std ``1/sqrt(3C)``).
 
-    Shapes
-    ------
-    ``forward``: real ``(B, C, H, W)`` → complex ``(B, H, W)``.
+    Notes
+    -----
+    Shapes: ``forward``: real ``(B, C, H, W)`` → complex ``(B, H, W)``.
     """
 
     def __init__(self, in_channels: int, kind: str, bias: bool = True, gain: float | None = None) -> None:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 import torch
 from fitting import fit_to
 
 from rfprior.priors import (
     HEADS,
+    PRESETS,
     PRIORS,
     ComplexDecoder,
     GaussianUpsample,
@@ -15,6 +18,7 @@ from rfprior.priors import (
     MeanOnlyNorm,
     bed_of_nails,
     make_prior,
+    prior_names,
 )
 from rfprior.priors.deep_decoder import deep_decoder_parameter_count
 
@@ -41,8 +45,47 @@ def _smooth_target(h: int = 32, w: int = 32) -> torch.Tensor:
 
 def test_registry_names() -> None:
     assert set(PRIORS) == {"dip", "deep_decoder", "controlled", "complex"}
-    with pytest.raises(ValueError, match="unknown prior"):
+    assert prior_names() == (*PRIORS, *PRESETS)
+    with pytest.raises(ValueError, match="unknown prior") as err:
         make_prior("unet", (32, 32))
+    for name in prior_names():  # the message lists every accepted name, the size presets included
+        assert repr(name) in str(err.value)
+
+
+def _default_prior_names() -> set[str]:
+    """Every prior name the defaults use: each registered forward model's, and the fallback's."""
+    from rfprior import defaults, modalities
+
+    return {modalities.get(name).defaults.prior for name in modalities.names()} | {defaults.OTHER.prior}
+
+
+def _same_network(a: torch.nn.Module, b: torch.nn.Module) -> bool:
+    sa, sb = a.state_dict(), b.state_dict()
+    with torch.no_grad():
+        return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa) and torch.equal(a(), b())
+
+
+@pytest.mark.parametrize("name", sorted(_default_prior_names() | set(PRESETS)))
+def test_make_prior_accepts_every_default_and_preset_name(name: str) -> None:
+    from rfprior.fit.resolve import prior_of, resolve_prior
+
+    assert name in prior_names()
+    shape = (32, 32)
+    net = make_prior(name, shape, seed=3)
+    base, sizes = PRESETS.get(name, (name, {}))
+    assert type(net) is PRIORS[base]
+    assert _same_network(net, make_prior(base, shape, seed=3, **sizes))  # the preset spelled out
+    solver, settings = resolve_prior(name, shape, 3, None)  # what reconstruct(prior=name) builds
+    assert _same_network(net, solver)
+    assert _same_network(net, make_prior(**net.config))  # the recorded config rebuilds it
+    warm_name, warm_kwargs = prior_of(SimpleNamespace(prior=settings))  # how a warm start rebuilds it
+    assert _same_network(net, make_prior(warm_name, shape, seed=3, **warm_kwargs))
+
+
+def test_preset_sizes_are_overridden_by_explicit_kwargs() -> None:
+    net = make_prior("dip_small", (32, 32), channels_up=16, scales=3)
+    assert net.config["channels_up"] == [16] * 3 and net.config["channels_down"] == [32] * 3
+    assert PRESETS["dip_small"] == ("dip", {"channels_down": 32, "channels_up": 32, "channels_skip": 4})
 
 
 @pytest.mark.parametrize(("name", "head"), CASES, ids=IDS)
