@@ -142,10 +142,7 @@ def run_file(
     """
     import torch
 
-    from .fit import reconstruct
-    from .io import load, operator_from, save_result
-    from .stopping import default_rules
-    from .workflows import classical_image
+    from .problem import reconstruct_file
 
     t0 = time.perf_counter()
     worker = _worker()
@@ -167,32 +164,30 @@ def run_file(
     try:
         torch.set_num_threads(_threads(threads, worker))
         opts = dict(options)
-        stop = opts.pop("stop", None)  # None: rfprior.defaults.FIT's
-        average = opts.pop("average", None)
-        sigma = opts.get("sigma")
-        ds = load(file)
         device = pick_device(opts.pop("device", None), None if worker is None else worker.name)
-        op, y = operator_from(ds, device=device)
-        rules = default_rules(stop, sigma, average=average, op=op) if stop is None or isinstance(stop, str) else stop
-        truth = torch.as_tensor(ds["truth"].values) if "truth" in ds else None
-        res = reconstruct(
-            y,
-            op,
-            stop=rules,
+
+        def mark_interrupted(res: Any) -> None:
+            if poll is not None and poll.stopped:
+                res.interrupted = True
+                res.stop_reason = f"batch interrupted; {res.stop_reason}"
+
+        job = reconstruct_file(
+            file,
+            output,
+            stop=opts.pop("stop", None),  # None: rfprior.defaults.FIT's
+            average=opts.pop("average", None),
+            sigma=opts.pop("sigma", None),
             device=device,
-            truth=truth,
+            force=True,
+            weights=weights,
             progress=False,
             callbacks=[poll] if poll is not None else (),
+            before_save=mark_interrupted,
             init=init,
             **opts,
         )
-        if poll is not None and poll.stopped:
-            res.interrupted = True
-            res.stop_reason = f"batch interrupted; {res.stop_reason}"
-        bp = classical_image(op, y)[1]
-        save_result(output, res, backprojection=bp, source=file, force=True, weights=weights)
-        with torch.no_grad():
-            misfit = 0.5 * float(torch.linalg.vector_norm(op.forward(res.image.to(op.device)) - y) ** 2)
+        res, problem = job.result, job.problem
+        misfit = problem.misfit(res.image)
         row.update(
             status="interrupted" if res.interrupted else "ok",
             error="",
@@ -201,7 +196,7 @@ def run_file(
             stop_reason=res.stop_reason,
             sigma=math.nan if res.sigma is None else float(res.sigma),
             misfit=misfit,
-            misfit_ratio=misfit / (y.numel() * res.sigma**2) if res.sigma else math.nan,
+            misfit_ratio=misfit / (problem.size * res.sigma**2) if res.sigma else math.nan,
             psnr=math.nan if res.image_psnr is None else float(res.image_psnr),
         )
         carried = res.weights if warm else None
@@ -215,7 +210,7 @@ def carry_state(
     file: str, output: str, prev: tuple[dict, NetworkState | None] | None
 ) -> tuple[dict, NetworkState | None]:
     """A skipped frame of a warm-start sequence: pass on its stored network state (else ``prev``'s)."""
-    from .io import load_weights
+    from .weights import load_weights
 
     row = empty_row(file, output, "skipped", "")
     state = prev[1] if prev is not None else None

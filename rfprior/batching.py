@@ -36,7 +36,7 @@ __all__ = ["INSTALL_HINT", "OPTIONS", "batch", "is_done", "summary_counts", "wri
 INSTALL_HINT = (
     "rfprior batch needs dask and distributed: pip install 'rfprior[batch]' (or: pip install dask distributed)"
 )
-#: :func:`rfprior.reconstruct` options a batch passes on to every fit (plus ``stop`` by name and ``average``).
+#: The :func:`rfprior.reconstruct` options a batch passes on to every fit (plus ``stop`` by name and ``average``).
 OPTIONS = (
     "prior",
     "prior_kwargs",
@@ -101,27 +101,30 @@ def _check_options(options: dict[str, Any], warm_start: bool) -> None:
             raise ValueError(f"stop must be one of {', '.join(RULES)}, got {stop!r}")
 
 
-def _refuse_holdout(files: list[str]) -> None:
-    """``stop="holdout"`` is not offered for partial Fourier: refuse such inputs before any work.
+def _refuse_unoffered(files: list[str], stop: str) -> None:
+    """A stopping rule that an input's forward model does not offer (``holdout`` on partial Fourier):
+    refuse the batch before any work.
 
     Reads only each file's ``modality`` attribute; an unreadable file is left for its own row.
     """
     import h5py
 
-    pf = []
+    from . import modalities
+
+    refused: dict[str, list[str]] = {}
     for f in files:
         try:
             with h5py.File(f, "r") as h:
-                if str(h.attrs.get("modality", "")) == "partial_fourier":
-                    pf.append(os.path.basename(f))
+                name = str(h.attrs.get("modality", ""))
         except (OSError, ValueError):
             continue
-    if pf:
-        from .stopping.holdout import PARTIAL_FOURIER_REASON
-
-        more = ", …" if len(pf) > 3 else ""
-        raise ValueError(f"stop 'holdout' is not offered for partial-Fourier data ({', '.join(pf[:3])}{more}): "
-                         + PARTIAL_FOURIER_REASON)  # fmt: skip
+        if name in modalities.names() and stop in modalities.get(name).unsuitable_rules:
+            refused.setdefault(name, []).append(os.path.basename(f))
+    for name, found in refused.items():
+        more = ", …" if len(found) > 3 else ""
+        why = modalities.get(name).unsuitable_rules[stop]
+        title = modalities.get(name).title
+        raise ValueError(f"stop {stop!r} is not offered for {title} data ({', '.join(found[:3])}{more}): {why}")
 
 
 def _local_cluster(workers: int | None, threads: int | None, n_tasks: int, device: str | None, warm: bool):
@@ -207,7 +210,7 @@ def batch(
         is newer than the input and finished (not interrupted) is skipped, so an interrupted
         batch resumes where it stopped.
     progress : a progress bar over files.
-    **reconstruct_options : :data:`OPTIONS` — :func:`rfprior.reconstruct`'s keyword arguments
+    **reconstruct_options : ``rfprior.batching.OPTIONS`` — :func:`rfprior.reconstruct`'s keyword arguments
         (``prior``, ``iterations``, ``seed``, ``device`` …, where ``device="cuda"`` uses GPU
         ``worker mod count`` when a worker sees several), ``stop`` as a rule name
         (default ``rfprior.defaults.FIT.stop``; see ``rfprior.stopping.RULES``) or rule objects, and
@@ -239,8 +242,8 @@ def batch(
     if not files:
         raise ValueError("inputs: no input files given")
     _check_options(reconstruct_options, warm_start)
-    if reconstruct_options.get("stop") == "holdout":
-        _refuse_holdout(files)
+    if isinstance(reconstruct_options.get("stop"), str):
+        _refuse_unoffered(files, reconstruct_options["stop"])
     for name, value in (("workers", workers), ("threads_per_worker", threads_per_worker)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             raise ValueError(f"{name} must be an int ≥ 1 or None, got {value!r}")
@@ -372,7 +375,7 @@ def write_summary(table: Any, outdir: Path) -> None:
     """Write the table atomically as ``summary.csv`` and ``summary.nc`` (dimension ``input``)."""
     import xarray as xr
 
-    from .io.atomic import atomic_path
+    from .files.atomic import atomic_path
 
     with atomic_path(outdir / "summary.csv", force=True) as tmp:
         table.to_csv(tmp, index=False)

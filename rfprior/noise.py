@@ -27,24 +27,25 @@ Convention (docs/design.md §2): circular complex Gaussian noise with
   range of ``A`` cannot come from any image, so it is noise (and model error, which
   no image can fit either): ``σ̂² = ‖(I − QQᴴ) y‖² / (2 (M − r))`` with ``Q`` an
   orthonormal basis of the numerical range found by a randomised range finder.
-* :func:`estimate_sigma` dispatches on the operator type. A
-  :class:`~operators.RestrictedOperator` (a subset of the measurements: missing
-  entries, hold-out) keeps its modality's estimator, run on the complete rows
-  (all frequencies of a (tx, rx) pair, all detector pixels of an angle) it holds.
+* :func:`complete_rows` — the complete last-axis rows of a measured subset (all
+  frequencies of a (tx, rx) pair, all detector pixels of an angle), on which a
+  forward model's estimator runs when entries are missing.
+
+Which estimator a forward model uses, and the fall-backs, are its
+:class:`~rfprior.modalities.Modality`'s (:func:`rfprior.modalities.estimate_sigma`).
 """
 
 from __future__ import annotations
 
 import math
-import warnings
-from collections.abc import Callable
 
 import torch
 
 from operators import LinearOperator, PartialFourier, RestrictedOperator
 
 __all__ = [
-    "estimate_sigma",
+    "NoiseLevel",
+    "complete_rows",
     "sigma_evanescent",
     "sigma_from_samples",
     "sigma_mad",
@@ -54,6 +55,26 @@ __all__ = [
 ]
 
 _C = 299_792_458.0
+
+
+class NoiseLevel(float):
+    """A noise σ per real/imaginary component that remembers where it came from.
+
+    A ``float`` everywhere a σ is taken; ``source`` is ``"given"`` (by the user), ``"file"`` (the
+    measurement file's ``noise_sigma``) or the name of the estimator that produced it (e.g.
+    ``"radar_range_bins"``). :class:`rfprior.problem.Problem` estimates σ once and hands this value to
+    the penalty weight, the discrepancy rule and the baselines, which record its source.
+    """
+
+    source: str
+
+    def __new__(cls, value: float, source: str = "given") -> NoiseLevel:
+        obj = super().__new__(cls, value)
+        obj.source = str(source)
+        return obj
+
+    def __repr__(self) -> str:
+        return f"NoiseLevel({float(self)!r}, source={self.source!r})"
 
 
 def sigma_from_samples(n: torch.Tensor) -> float:
@@ -201,7 +222,7 @@ def sigma_range_complement(
     return math.sqrt(float(torch.linalg.vector_norm(resid) ** 2) / (2 * (m - keep)))
 
 
-def _complete_rows(op: RestrictedOperator, y: torch.Tensor) -> tuple[torch.Tensor, int]:
+def complete_rows(op: RestrictedOperator, y: torch.Tensor) -> tuple[torch.Tensor, int]:
     """Measured values of the base operator's complete last-axis rows, ``(R, N_last)``, and R."""
     base = op.op
     last = base.out_shape[-1]
@@ -211,53 +232,3 @@ def _complete_rows(op: RestrictedOperator, y: torch.Tensor) -> tuple[torch.Tenso
     full[op.index.cpu()] = y.reshape(-1).cpu()
     rows = mask.reshape(-1, last).all(dim=1)
     return full.reshape(-1, last)[rows], int(rows.sum())
-
-
-def estimate_sigma(op: LinearOperator, y: torch.Tensor) -> tuple[float, str]:
-    """σ estimate and the name of the estimator used, chosen by operator type.
-
-    A restricted operator (``op.restrict(...)``: missing entries, a hold-out split) is
-    treated as its base operator, on the complete rows of the subset. When the
-    modality's own estimator cannot run (a radar with fewer than 16 frequencies or a
-    scene that fills the unambiguous range; a tomography detector without evanescent
-    frequencies; no complete row), :func:`sigma_range_complement` is tried
-    (``"range_complement"``); when that cannot run either (the operator's range is not
-    low-rank), the generic MAD estimator is used and a ``UserWarning`` says why: second
-    differences of such data still hold signal, so
-    σ̂ can be several times too high (×11 measured on an 8-frequency array) — pass
-    ``sigma=`` when the noise level is known.
-    """
-    restricted = isinstance(op, RestrictedOperator)
-    base = op.op if restricted else op
-    if isinstance(base, PartialFourier) and not restricted:
-        return sigma_partial_fourier(op, y), "partial_fourier_outer_kspace"
-    specific: list[tuple[str, Callable[[LinearOperator, torch.Tensor], float]]] = []
-    if all(hasattr(base, a) for a in ("frequencies", "tx", "rx", "x", "z")):
-        specific.append(("radar_range_bins", sigma_range_bins))
-    if hasattr(base, "propagating"):
-        specific.append(("tomography_evanescent_band", sigma_evanescent))
-    reasons = []
-    for name, fn in specific:
-        try:
-            if not restricted:
-                return fn(op, y), name
-            rows, n_rows = _complete_rows(op, y)  # the modality's estimator on the complete rows
-            if n_rows == 0:
-                raise ValueError(f"{fn.__name__}: the measured subset holds no complete {base.dims[-1]} row")
-            return fn(base, rows), name
-        except ValueError as e:
-            reasons.append(str(e))
-    if specific:  # radar or tomography data whose own estimator could not run: try the range complement
-        try:
-            return sigma_range_complement(op, y), "range_complement"
-        except ValueError as e:
-            reasons.append(str(e))
-    if reasons:
-        warnings.warn(
-            f"estimate_sigma: {type(base).__name__} data, but {'; '.join(reasons)} — falling back to the generic "
-            "MAD of second differences, which counts signal as noise on such data (σ̂ may be far too high and "
-            "the discrepancy rule stop far too early); pass sigma= if the noise level is known",
-            UserWarning,
-            stacklevel=2,
-        )
-    return sigma_mad(y), "mad_second_differences"

@@ -13,17 +13,18 @@ structural prior, TV removes the noise it would otherwise fit.
 Choosing λ without ground truth: ``weight="auto"`` takes ``factor × λ_TV`` with
 ``λ_TV`` the TV regularisation that the discrepancy principle selects for plain TV on
 the same data (:func:`operators.tv_discrepancy`, σ given or estimated like the
-discrepancy rule's) and ``factor`` per forward model (:data:`AUTO_FACTOR`): the network
+discrepancy rule's) and ``factor`` per forward model (:func:`auto_factor`, the modality's
+:attr:`~rfprior.modalities.ModalityDefaults.penalty_factor`): the network
 already restrains the noise, so a fraction of the classical λ is enough for partial Fourier
 and tomography (0.25); radar takes twice it (2.0), which removes most of the haze the skip
-network leaves in the array's null space at the same PSNR. The factors
-were chosen on the tuning scenes of ``benchmarks/quality.py`` and checked on its held-out
-scenes (docs/validation.md).
+network leaves in the array's null space at the same PSNR. The factors were chosen by
+measurement on tuning scenes and checked on held-out ones (docs/validation.md, docs/notes.md).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,11 +32,10 @@ import torch
 
 from operators import LinearOperator, tv_discrepancy
 
-from .defaults import AUTO_FACTOR, AUTO_FACTOR_OTHER, modality_defaults
+from .defaults import modality_defaults
+from .modalities import estimate_sigma
 
 __all__ = [
-    "AUTO_FACTOR",
-    "AUTO_FACTOR_OTHER",
     "PENALTIES",
     "Penalty",
     "auto_factor",
@@ -47,13 +47,10 @@ __all__ = [
 PENALTIES = ("tv",)
 
 #: ``weight="auto"`` searches λ_TV to this relative misfit (``operators.search_lambda``'s ``rtol``):
-#: decade steps while far above the target and regula falsi in the bracket need about 60 % of the
-#: baseline protocol's solves, for a λ within its 3.7 % precision.
+#: decade steps while far above the target and regula falsi in the bracket need fewer solves than
+#: the baseline protocol for a λ within its precision (docs/notes.md, "Measurements formerly
+#: quoted in code").
 WEIGHT_RTOL = 0.01
-
-# ``weight="auto"``: the fraction of the TV-discrepancy λ used, by forward model, is
-# ``rfprior.defaults.modality_defaults(op).penalty_factor``; AUTO_FACTOR (by class name) views it.
-
 
 def auto_factor(op: LinearOperator) -> float:
     """The fraction of the TV-discrepancy λ that ``penalty_weight="auto"`` uses for ``op``."""
@@ -80,7 +77,7 @@ class Penalty:
     weight: float
     settings: dict[str, Any]
 
-    def in_fit_units(self, scale: float, op_norm: float, y: torch.Tensor) -> _FitPenalty:
+    def in_fit_units(self, scale: float, op_norm: float, y: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
         """The same term for the fit's variables ``u = s ‖A‖ x`` (data × ``s``, operator / ``‖A‖``).
 
         ``s² (½‖Ax − y‖² + λ TV(x)) = ½‖(A/‖A‖) u − s y‖² + (λ s / ‖A‖) TV(u)``. The norm's
@@ -111,7 +108,7 @@ def resolve_penalty(
     """Turn ``reconstruct``'s ``penalty``/``penalty_weight`` into a :class:`Penalty` (or ``None``).
 
     ``weight="auto"`` runs the TV discrepancy search (σ given, else estimated from the data with
-    :func:`rfprior.noise.estimate_sigma`) and takes :data:`AUTO_FACTOR` of its λ.
+    :func:`rfprior.modalities.estimate_sigma`) and takes :func:`auto_factor` of its λ.
     """
     if penalty is None:
         return None
@@ -122,9 +119,7 @@ def resolve_penalty(
     if isinstance(weight, str):
         if weight != "auto":
             raise ValueError(f"penalty_weight must be a number ≥ 0 or 'auto', got {weight!r}")
-        from .noise import estimate_sigma
-
-        how = "given"
+        how = getattr(sigma, "source", "given")  # a NoiseLevel: "file" or the estimator's name
         if sigma is None or not sigma > 0:  # unknown, or noiseless data (σ = 0 leaves λ undefined)
             sigma, how = estimate_sigma(op, y)
         if not sigma > 0:  # noise-free data: the discrepancy λ is 0, so is the penalty

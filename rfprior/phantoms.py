@@ -13,7 +13,15 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-__all__ = ["smooth_phase", "mimo_scene", "complex_phantom", "dielectric_phantom", "generator"]
+__all__ = [
+    "complex_phantom",
+    "dielectric_phantom",
+    "generator",
+    "mimo_scene",
+    "moving_phantom",
+    "moving_radar_scene",
+    "smooth_phase",
+]
 
 #: Modified Shepp–Logan (Toft): intensity, semi-axes (a, b), centre (x0, y0), angle in degrees.
 _SHEPP_LOGAN = (
@@ -268,3 +276,69 @@ def mimo_scene(
             )
     peak = scene.abs().max()
     return (scene / peak if peak > 0 else scene).to(dtype)
+
+
+def moving_radar_scene(h: int, w: int, t: float, seed: int = 0, *, speed: float = 1.0) -> torch.Tensor:
+    """Frame ``t`` of a radar scene: a moving extended target plus 4 static points (complex128 ``(h, w)``).
+
+    A filled ellipse with a plate (thin segment) attached, magnitude 0.4–1 varying smoothly
+    over the object and a phase gradient of at most 0.3 rad/pixel, both carried with the
+    object; it moves ``speed`` pixels per frame along a random direction. Plus 4 static point
+    targets (magnitude U(0.5, 1), independent uniformly random phases, on distinct pixels ≥ 3
+    pixels apart). The same ``seed`` gives the same objects, path and points in every frame.
+    """
+    g = generator(seed, 13)
+    ang = _uniform(g, 0, 2 * math.pi)
+    step = speed / min(h, w)  # unit-grid lengths per frame (the grid spans 1 in these coordinates)
+    V, U = torch.meshgrid(
+        torch.linspace(0, 1, h, dtype=torch.float64), torch.linspace(0, 1, w, dtype=torch.float64), indexing="ij"
+    )
+    cx, cz = _uniform(g, 0.3, 0.7), _uniform(g, 0.3, 0.7)
+    cx, cz = cx - 10 * step * math.cos(ang) + t * step * math.cos(ang), cz - 10 * step * math.sin(ang)
+    cz += t * step * math.sin(ang)
+    tilt = _uniform(g, 0, math.pi)
+    u, v = U - cx, V - cz  # object coordinates (they move with the object)
+    body = (_ellipse(u, v, 0.08, 0.05, 0.0, 0.0, math.degrees(tilt)) <= 1).double()
+    arm = (0.12 * math.cos(tilt), 0.12 * math.sin(tilt))
+    plate = _segment(u, v, (0.0, 0.0), arm, 0.6 / min(h, w))
+    support = torch.maximum(body, plate)
+    kx, kz = _uniform(g, -1.5, 1.5), _uniform(g, -1.5, 1.5)
+    amp = 0.7 + 0.3 * torch.cos(2 * math.pi * (kx * u + kz * v) / 0.2)
+    grad = 0.3 * min(h, w)  # rad per unit length: ≤ 0.3 rad/pixel
+    phase = _uniform(g, -math.pi, math.pi) + grad * (u * math.cos(tilt) + v * math.sin(tilt))
+    scene = torch.polar(amp * support, phase)
+    placed: list[tuple[int, int]] = []
+    mz, mx = max(1, h // 10), max(1, w // 10)
+    while len(placed) < 4:
+        iz = int(torch.randint(mz, h - mz, (1,), generator=g))
+        ix = int(torch.randint(mx, w - mx, (1,), generator=g))
+        if all(max(abs(iz - a), abs(ix - b)) >= 3 for a, b in placed):
+            placed.append((iz, ix))
+    for iz, ix in placed:
+        mag, ph = _uniform(g, 0.5, 1.0), _uniform(g, 0, 2 * math.pi)
+        scene[iz, ix] = complex(mag * math.cos(ph), mag * math.sin(ph))
+    return scene
+
+
+def moving_phantom(h: int, w: int, t: float, seed: int = 0, *, speed: float = 1.0) -> torch.Tensor:
+    """Frame ``t`` of an image-like scene with one moving inner ellipse (complex128 ``(h, w)``).
+
+    A static support ellipse (magnitude 0.5) with a moving inner ellipse (+0.4) and 3 static
+    Gaussian dots (1-pixel σ, +0.5), edges 3.5 pixels wide as in :func:`complex_phantom`, times
+    a static smooth phase. The same ``seed`` gives the same objects and path in every frame.
+    """
+    g = generator(seed, 13)
+    ang = _uniform(g, 0, 2 * math.pi)
+    step = speed / min(h, w)  # unit-grid lengths per frame (the grid spans 1 in these coordinates)
+    X, Y = _unit_grid(h, w)  # [-1, 1] across: the unit grid spans 2 here
+    width = 3.5 / (2 * math.log(9))
+    mag = 0.5 * _soft_inside(_ellipse(X, Y, 0.8, 0.9, 0.0, 0.0, _uniform(g, -15, 15)), 0.8, width)
+    x0, y0 = _uniform(g, -0.3, 0.3), _uniform(g, -0.3, 0.3)
+    x0 += 2 * step * (t - 10) * math.cos(ang)
+    y0 += 2 * step * (t - 10) * math.sin(ang)
+    mag = mag + 0.4 * _soft_inside(_ellipse(X, Y, 0.22, 0.14, x0, y0, _uniform(g, 0, 180)), 0.14, width)
+    px = 2.0 / min(h, w)
+    for _ in range(3):
+        dx, dy = _uniform(g, -0.55, 0.55), _uniform(g, -0.55, 0.55)
+        mag = mag + 0.5 * torch.exp(-((X - dx) ** 2 + (Y - dy) ** 2) / (2 * px**2))
+    return torch.polar(mag, smooth_phase((h, w), seed))

@@ -19,27 +19,27 @@ from typing import Any
 
 import torch
 
-from operators import (
-    DiffractionTomography,
-    LinearOperator,
-    MIMORadar,
-    PartialFourier,
-    backproject,
-    cgls_discrepancy,
-    filtered_backpropagation_op,
-    l1_discrepancy,
-    tv_discrepancy,
-)
+from operators import LinearOperator, cgls_discrepancy, l1_discrepancy, tv_discrepancy
 
-from . import defaults
-from .defaults import default_prior, forward_model
+from . import defaults, modalities
+from .defaults import default_prior
 from .fit import reconstruct
 from .io.bundled import bundled_dir
 from .metrics import psnr, ssim
+from .modalities import Modality
 from .result import Result
 from .stopping import RULES, default_rules
 
-__all__ = ["RULES", "Row", "classical_baselines", "compare", "default_rules", "format_table", "run_demo"]
+__all__ = [
+    "RULES",
+    "Row",
+    "classical_baselines",
+    "classical_image",
+    "compare",
+    "default_rules",
+    "format_table",
+    "run_demo",
+]
 
 DATA_DIR = bundled_dir()  # the bundled data/*.h5, installed as the package rfprior.data
 
@@ -63,20 +63,14 @@ def _misfit(op: LinearOperator, y: torch.Tensor, x: torch.Tensor) -> float:
 
 
 def classical_image(op: LinearOperator, y: torch.Tensor) -> tuple[str, torch.Tensor]:
-    """The classical direct image of a modality, ``(name, image (H, W))``.
+    """The forward model's classical direct image, ``(name, image (H, W))``.
 
-    Diffraction tomography: filtered backpropagation (Devaney; the adjoint alone lacks
-    the ``|k_x|``-type filter and the Jacobian, so its scale is meaningless). Partial
-    Fourier: zero filling ``Aᴴy`` (``A`` is a partial isometry; dividing by
-    ``diag(AᴴA)`` = the sampled fraction would scale an extended object up by the
-    acceleration). Every other operator: the backprojection ``Aᴴy / diag(AᴴA)``
-    (matched filter, a unit point target images to ≈ 1).
+    :meth:`rfprior.modalities.Modality.direct_image`: filtered backpropagation for diffraction
+    tomography, zero filling for partial Fourier, the backprojection ``Aᴴy / diag(AᴴA)``
+    (matched filter, a unit point target images to ≈ 1) for radar and any other operator.
     """
-    if isinstance(op, DiffractionTomography):
-        return "filtered backpropagation", filtered_backpropagation_op(op, y)
-    if isinstance(op, PartialFourier):
-        return "zero filled", backproject(op, y, normalize=False)
-    return "backprojection", backproject(op, y, normalize=True)
+    m = modalities.find(op) or Modality()
+    return m.direct_image_name, m.direct_image(op, y)
 
 
 def classical_baselines(
@@ -99,16 +93,15 @@ def classical_baselines(
 
     The discrepancy principle (:mod:`operators.parameter_choice`) needs the noise σ per
     real/imag component: ``sigma`` if given, else the estimate the priors' discrepancy rule
-    uses (:func:`rfprior.noise.estimate_sigma`), so baselines and priors see the same σ.
+    uses (:func:`rfprior.modalities.estimate_sigma`), so baselines and priors see the same σ
+    (:class:`rfprior.problem.Problem` estimates it once and passes it to both).
     Labels carry the chosen parameter, e.g. ``"TV (discrepancy, λ=0.028)"``.
     """
-    from .noise import estimate_sigma
-
     if sigma is None or not sigma > 0:  # unknown, or noiseless (σ = 0 leaves the principle undefined)
-        sigma, _ = estimate_sigma(op, y)
+        sigma, _ = modalities.estimate_sigma(op, y)
     if not sigma > 0:  # noise-free data: fit to a millionth of the data's level
         sigma = 1e-6 * float(torch.linalg.vector_norm(y)) / max(1, y.numel()) ** 0.5
-    basis = l1_basis or ("pixels" if _is_radar(op) else "haar")
+    basis = l1_basis or (modalities.find(op) or Modality()).l1_basis
     out: dict[str, tuple[torch.Tensor, float]] = {}
     t = time.perf_counter()
     name, bp = classical_image(op, y)
@@ -123,10 +116,6 @@ def classical_baselines(
     ch = l1_discrepancy(op, y, sigma, tau=tau, basis=basis, iters=tv_iters)
     out[f"ℓ1 {basis} (discrepancy, λ={ch.parameter:.2g})"] = (ch.image, time.perf_counter() - t)
     return out
-
-
-def _is_radar(op: LinearOperator) -> bool:
-    return isinstance(forward_model(op), MIMORadar)
 
 
 def compare(
@@ -240,44 +229,54 @@ def run_demo(
     Writes ``result.nc``, ``comparison.png/.pdf`` and ``curves.png/.pdf`` into ``outdir``
     and returns a summary dict (also printed by the CLI).
     """
-    from . import io, plot
+    from . import plot
+    from .fit import FitOptions
+    from .problem import Problem, reconstruct_file
 
     path = Path(path) if path is not None else DATA_DIR / "mimo.h5"
     outdir = Path(outdir)
     result_path = outdir / "result.nc"
     if result_path.exists() and not force:
         raise FileExistsError(f"{result_path} exists; pass --force to overwrite")
-    ds = io.load(path)
-    op, y = io.operator_from(ds, device=device)
-    truth = torch.as_tensor(ds["truth"].values) if "truth" in ds else None
-    sigma = ds.attrs.get("noise_sigma")
-    sigma = float(sigma) if sigma is not None else None
-    rows, results = compare(
-        op,
-        y,
-        truth=truth,
-        sigma=None,
-        priors=(None,),  # the forward model's default prior and penalty, as rfprior.reconstruct(y, op)
-        iterations=iterations,
-        seed=seed,
-        device=device,
-        progress=progress,
-    )
-    res = results[next(iter(results))]
+    problem = Problem.from_file(path, device=device)  # σ estimated, as a user without the truth would
+    FitOptions.build(problem.op, iterations=iterations, seed=seed, device=device)  # bad options: before any file
     outdir.mkdir(parents=True, exist_ok=True)
-    bp = rows[0].image
-    io.save_result(result_path, res, backprojection=bp, source=ds, force=force)  # the loaded file: not reopened
-    x = ds["x"].values if "x" in ds.coords or "x" in ds else None
-    z = ds["z"].values if "z" in ds.coords or "z" in ds else None
+    # the forward model's default prior, penalty and rules, as rfprior.reconstruct(y, op) and rfprior reconstruct
+    t = time.perf_counter()
+    job = reconstruct_file(
+        problem, result_path, iterations=iterations, seed=seed, device=device, force=force, progress=progress
+    )
+    seconds, res = time.perf_counter() - t, job.result
+    rows = [
+        Row(name, img.cpu(), secs, problem.misfit(img))
+        for name, (img, secs) in classical_baselines(problem.op, problem.y, sigma=problem.sigma).items()
+    ]
+    truth = problem.truth
+    if truth is not None:
+        for r in rows:
+            r.psnr, r.ssim = float(psnr(r.image, truth)), float(ssim(r.image, truth))
     name = res.settings["prior"].get("preset", res.settings["prior"]["name"])
     label = f"{name}{' + TV' if res.settings.get('penalty') else ''} (it {res.chosen_iteration})"
+    rows.append(
+        Row(
+            f"{name}{' + TV' if res.settings.get('penalty') else ''} + {defaults.FIT.stop}",
+            res.image,
+            seconds,
+            problem.misfit(res.image),
+            psnr=None if truth is None else float(psnr(res.image, truth)),
+            ssim=None if truth is None else float(ssim(res.image, truth)),
+            extra={"iteration": res.chosen_iteration, "stop": res.stop_reason},
+        )
+    )
+    coords = problem.coords()
     panels = {**{r.method: r.image for r in rows[:-1]}, label: res.image}
     if truth is not None:
         panels = {"truth": truth, **panels}
-    figs = plot.compare(panels, x, z, path=outdir / "comparison")
+    figs = plot.compare(panels, coords.get("x"), coords.get("z"), path=outdir / "comparison")
     del figs
     plot.curves(res.history, chosen=res.chosen_iteration, oracle=res.oracle_iteration, path=outdir / "curves")
-    table = format_table(rows, op.size_out, sigma=res.sigma)
+    sigma = problem.dataset.attrs.get("noise_sigma") if problem.dataset is not None else None
+    table = format_table(rows, problem.size, sigma=res.sigma)
     return {
         "input": str(path),
         "outdir": str(outdir),

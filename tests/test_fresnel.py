@@ -23,7 +23,8 @@ from operators.testing import check_adjoint
 from rfprior import io
 from rfprior.cli import main
 from rfprior.io import FormatError
-from rfprior.noise import estimate_sigma, sigma_range_complement
+from rfprior.modalities import estimate_sigma
+from rfprior.noise import sigma_range_complement
 
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLED = ROOT / "data" / "fresnel_dielTM_dec8f.h5"
@@ -191,7 +192,7 @@ def test_missing_entries_round_trip(tmp_path, modality, marking):
     full_op, full_y = io.operator_from(ds, dtype=torch.complex128)
     values = ds["measurements"].values.copy()
     keep = np.random.default_rng(0).random(values.shape) < 0.7
-    geometry = io.modalities.geometry_from_dataset(ds)[1]
+    geometry = io.layout.geometry_from_dataset(ds)[1]
     if marking == "nan":
         values[~keep] = np.nan
         kw = {}
@@ -220,7 +221,7 @@ def test_restricted_file_reconstructs_and_saves_a_result(tmp_path, capsys):
     ds = simulate("mimo", size=16, seed=2, n_freq=16, n_tx=4, n_rx=4)
     values = ds["measurements"].values.copy()
     values[:, ::3] = np.nan
-    path = io.save_measurements(tmp_path / "m.h5", "mimo", values, io.modalities.geometry_from_dataset(ds)[1])
+    path = io.save_measurements(tmp_path / "m.h5", "mimo", values, io.layout.geometry_from_dataset(ds)[1])
     argv = ["-q", "reconstruct", str(path), "-o", str(tmp_path / "r.nc"), "--iterations", "5", "--stop", "fixed"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # 16 frequencies fill the unambiguous range: the recorded σ rule warns

@@ -43,7 +43,20 @@ def global_options(*, defaults: bool = False) -> argparse.ArgumentParser:
 
 def _stop_help(rules) -> str:
     """``--stop``'s help: every rule by name, the default, and where one is not offered."""
-    return f"stopping rule: {_choices(rules)} (default {defaults.FIT.stop}; holdout is not offered for partial Fourier)"
+    from ..modalities import get, names
+
+    refused = [f"{r} is not offered for {m}" for m in names() for r in get(m).unsuitable_rules]
+    return f"stopping rule: {_choices(rules)} (default {defaults.FIT.stop}" + "".join(f"; {t}" for t in refused) + ")"
+
+
+def _sigma(text: str) -> float | str:
+    """``--sigma``: a number (checked where it is used) or ``file``."""
+    if text == "file":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number or 'file', got {text!r}") from None
 
 
 def _choices(names) -> str:
@@ -58,8 +71,8 @@ def _prior_names() -> tuple[str, ...]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from .. import __version__
-    from ..io import MODALITIES
+    from .._version import __version__
+    from ..modalities import names as modality_names
     from ..stopping import RULES
 
     p = _Parser(
@@ -73,7 +86,7 @@ def _parser() -> argparse.ArgumentParser:
     priors = _choices(_prior_names())
 
     s = sub.add_parser("simulate", parents=[common], help="write a simulated measurement file with /truth")
-    s.add_argument("modality", choices=MODALITIES, help=f"one of {_choices(MODALITIES)}")
+    s.add_argument("modality", choices=modality_names(), help=f"one of {_choices(modality_names())}")
     s.add_argument("-o", "--output", required=True, type=Path, help="measurement file to write (.h5)")
     s.add_argument("--size", type=int, default=64, help="image size in pixels (default 64)")
     s.add_argument("--snr", type=float, default=20.0, help="SNR in dB (default 20)")
@@ -197,11 +210,16 @@ def _add_fit_options(s: argparse.ArgumentParser, rules, per_file: str) -> None:
         default=None,
         help="Adam step size (default: the forward model's, rfprior.default_lr — 0.02 for radar, 0.01 otherwise)",
     )
-    s.add_argument("--sigma", type=float, default=None, help=f"noise σ per component (default: estimated{per_file})")
+    s.add_argument(
+        "--sigma",
+        type=_sigma,
+        default=None,
+        help=f"noise σ per component, or 'file' for the file's noise_sigma (default: estimated{per_file})",
+    )
     s.add_argument("--seed", type=int, default=fit.seed)
     s.add_argument(
         "--fits",
         type=int,
         default=fit.fits,
-        help=f"average this many independently seeded fits{per_file} (2: twice the time, ≈ +1 dB; docs/guide.md)",
+        help=f"average this many independently seeded fits{per_file} (2: twice the time; docs/guide.md)",
     )

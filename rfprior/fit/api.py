@@ -100,12 +100,10 @@ def reconstruct(
         1000 repeats the second fit of one seeded 0), each stopped by ``stop`` on its own;
         the image is their mean and ``Result.spread`` their per-pixel RMS deviation from it.
         A callback returning ``True`` or an interrupt ends the whole ensemble (the mean is
-        then over the fits that were not cut short). ``fits=2`` costs twice the compute; measured on the stopping
-        benchmark's 45 cases without an image penalty: +0.9 dB mean, within 0.5 dB of one
-        run's best iterate in 91 % of cases instead of 76 % (docs/guide.md, "Several fits"); with the
-        DIP + TV default the fits reach nearly the same image (−0.1 … +0.2 dB, docs/notes.md).
+        then over the fits that were not cut short). ``fits=2`` costs twice the compute; what it gains, with and
+        without an image penalty, is measured in docs/guide.md ("Several fits") and docs/notes.md.
         Needs a prior name (not a module); no checkpoints.
-    penalty : ``"tv"``, ``None`` or ``"auto"`` (default: :func:`rfprior.default_penalty` for ``op``)
+    penalty : ``"tv"``, ``None`` or ``"auto"`` (default: :func:`rfprior.defaults.default_penalty` for ``op``)
         Image-domain penalty added to the data term (DIP + TV, :mod:`rfprior.penalty`):
         ``½‖A f_θ − y‖² + λ TV(f_θ)``. The stopping rules still judge the data misfit alone.
     penalty_weight : λ in data units, or ``"auto"``: a fixed fraction of the λ that the

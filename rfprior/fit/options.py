@@ -143,7 +143,7 @@ def _resolve_init(init: Any) -> NetworkState | None:
             raise ValueError("init: this Result carries no network weights (Result.weights is None)")
         return init.weights
     if isinstance(init, (str, os.PathLike)):
-        from ..io.results import load_weights
+        from ..weights import load_weights
 
         return load_weights(init)
     raise TypeError(f"init must be a Result, a NetworkState or a result file path, got {type(init).__name__}")

@@ -18,7 +18,7 @@ import torch
 
 from operators import LinearOperator
 
-from ..io.atomic import atomic_path
+from ..files.atomic import atomic_path
 from ..metrics import psnr
 from ..result import HistoryRecorder, NetworkState, Result
 from ..stopping.base import Monitor
@@ -29,9 +29,9 @@ __all__ = ["AVERAGE_CHECK", "Run"]
 
 #: every this many iterations the running average's misfit is computed (one forward
 #: operator call) and the lowest-misfit average kept: the fallback when the deciding rule
-#: never chose. A Deep Decoder fit can spike late (the tomography blobs at 30 dB, seed 2,
-#: 64²: PSNR 48.6 → 29 dB at iteration ~2930 of 3000, recovering); without it the budget's
-#: last average, contaminated by the spike, was returned (41.0 dB).
+#: never chose. A Deep Decoder fit can spike late and recover; without it the budget's last
+#: average, contaminated by the spike, was returned (the measured case: docs/notes.md,
+#: "Measurements formerly quoted in code").
 AVERAGE_CHECK = 50
 
 

@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from .errors import FormatError
+from ..files.errors import FormatError
 
 __all__ = ["FRESNEL_GEOMETRY", "read_fresnel"]
 
@@ -197,7 +197,7 @@ def read_fresnel(
     """
     from scipy.special import hankel2
 
-    from .modalities import to_dataset
+    from .layout import to_dataset
     from .schema import validate
 
     p = Path(path)

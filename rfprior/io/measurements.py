@@ -26,14 +26,15 @@ import numpy as np
 import torch
 import xarray as xr
 
-from .atomic import atomic_path
-from .checks import MISSING, Checker
-from .errors import FormatError
-from .hdf5 import open_hdf5, read_array, read_attr, read_dims
-from .modalities import build_operator, record_from_dataset, to_dataset
-from .schema import FIELDS, IMAGE_DIMS, MODALITIES, Record, check_modality, validate
+from .. import modalities
+from ..files.atomic import atomic_path
+from ..files.checks import MISSING, Checker
+from ..files.errors import FormatError
+from ..files.hdf5 import open_hdf5, read_array, read_attr, read_dims
+from .layout import record_from_dataset, to_dataset
+from .schema import Record, check_modality, validate
 
-__all__ = ["load", "save_dataset", "save_measurements", "operator_from", "FORMAT_VERSION"]
+__all__ = ["FORMAT_VERSION", "dataset_of", "load", "operator_from", "read_record", "save_dataset", "save_measurements"]
 
 #: The measurement-file format version this module reads and writes.
 FORMAT_VERSION = 1
@@ -50,7 +51,7 @@ def _read_raw(p: Path) -> dict[str, Any]:
             raise chk.fail(
                 "@rfprior_format", repr(fmt), f"{FORMAT_VERSION} (the only format version this rfprior reads)"
             )
-        modality = check_modality(chk, read_attr(f, "modality"))
+        m = check_modality(chk, read_attr(f, "modality"))
         if "measurements" not in f:
             raise chk.fail("/measurements", MISSING, "a complex dataset")
         measurements = read_array(f, "/measurements", p)
@@ -59,7 +60,7 @@ def _read_raw(p: Path) -> dict[str, Any]:
         if not isinstance(group, h5py.Group):
             raise chk.fail("/geometry", MISSING if group is None else "a dataset", "a group of geometry fields")
         geometry = {
-            key: read_array(f, f"/geometry/{key}", p) for key in (*FIELDS[modality], "detector_size") if key in group
+            key: read_array(f, f"/geometry/{key}", p) for key in (*m.fields, *m.optional_fields) if key in group
         }
         valid = read_array(f, "/valid", p) if "valid" in f else None
         truth = truth_dims = None
@@ -67,7 +68,7 @@ def _read_raw(p: Path) -> dict[str, Any]:
             truth = read_array(f, "/truth", p)
             truth_dims = read_dims(f["truth"], p, "/truth")
         return {
-            "modality": modality,
+            "modality": m.name,
             "measurements": measurements,
             "geometry": geometry,
             "dims": dims,
@@ -110,6 +111,16 @@ def load(path: str | os.PathLike[str]) -> xr.Dataset:
         field, wrong shapes, non-finite values (other than NaN marking an unmeasured
         mimo/tomography entry), no measured entry at all, bad frequencies or mask.
     """
+    rec = read_record(path)
+    return dataset_of(rec, path)
+
+
+def read_record(path: str | os.PathLike[str]) -> Record:
+    """Read and validate a measurement file into a :class:`~rfprior.io.schema.Record` (one read, one validation).
+
+    What :func:`load` does short of building the Dataset; the file's extra root attributes are in
+    ``Record.attrs``. Raises as :func:`load`.
+    """
     p = Path(path)
     try:
         raw = _read_raw(p)
@@ -122,9 +133,16 @@ def load(path: str | os.PathLike[str]) -> xr.Dataset:
         ) from None
     extra = raw.pop("extra")
     rec = validate(p, **raw)
+    rec.attrs = extra  # e.g. what an importer recorded (rfprior convert)
+    return rec
+
+
+def dataset_of(rec: Record, source: str | os.PathLike[str] | None = None) -> xr.Dataset:
+    """The Dataset :func:`load` returns for a validated record (``encoding["source"]`` = ``source``)."""
     ds = to_dataset(rec)
-    ds.attrs.update(extra)  # e.g. what an importer recorded (rfprior convert)
-    ds.encoding["source"] = str(p)
+    ds.attrs.update(rec.attrs)
+    if source is not None:
+        ds.encoding["source"] = str(source)
     return ds
 
 
@@ -141,7 +159,7 @@ def save_dataset(path: str | os.PathLike[str], dataset: xr.Dataset, *, force: bo
     a = dataset.attrs
     truth = None
     if "truth" in dataset.data_vars:
-        truth = dataset["truth"].transpose(*IMAGE_DIMS[modality]).values
+        truth = dataset["truth"].transpose(*modalities.get(modality).image_dims).values
     extra = {k: v for k, v in a.items() if k not in _RESERVED}
     return save_measurements(
         path,
@@ -160,6 +178,7 @@ def save_dataset(path: str | os.PathLike[str], dataset: xr.Dataset, *, force: bo
 
 def _write(path: Path, rec: Record) -> None:
     opts = {"track_times": False}
+    m = modalities.get(rec.modality)
     with h5py.File(path, "w") as f:
         f.attrs["rfprior_format"] = np.int64(FORMAT_VERSION)
         f.attrs["modality"] = rec.modality
@@ -169,28 +188,17 @@ def _write(path: Path, rec: Record) -> None:
         if rec.snr_db is not None:
             f.attrs["snr_db"] = np.float64(rec.snr_db)
         d = f.create_dataset("measurements", data=rec.measurements, **opts)
-        d.attrs["dims"] = np.array(MODALITIES[rec.modality], dtype=h5py.string_dtype())
+        d.attrs["dims"] = np.array(m.measurement_dims, dtype=h5py.string_dtype())
         if rec.valid is not None:
             d = f.create_dataset("valid", data=rec.valid, **opts)
-            d.attrs["dims"] = np.array(MODALITIES[rec.modality], dtype=h5py.string_dtype())
+            d.attrs["dims"] = np.array(m.measurement_dims, dtype=h5py.string_dtype())
         g = f.create_group("geometry")
-        for key, unit in FIELDS[rec.modality].items():
-            value = rec.geometry[key]
-            if key == "shape":
-                value = np.asarray(value, dtype=np.int64)
-            elif key == "spreading" and value in ("none", "spherical"):
-                value = np.asarray(value == "spherical")  # the boolean older readers understand
-            elif key == "spreading":
-                value = np.asarray(value, dtype=h5py.string_dtype())
-            elif np.asarray(value).dtype == bool:
-                value = np.asarray(value, dtype=bool)
-            else:
-                value = np.asarray(value, dtype=np.float64)
-            d = g.create_dataset(key, data=value, **opts)
+        for key, unit in m.fields.items():
+            d = g.create_dataset(key, data=m.encode_field(key, rec.geometry[key]), **opts)
             d.attrs["units"] = unit
         if rec.truth is not None:
             d = f.create_dataset("truth", data=rec.truth, **opts)
-            d.attrs["dims"] = np.array(IMAGE_DIMS[rec.modality], dtype=h5py.string_dtype())
+            d.attrs["dims"] = np.array(m.image_dims, dtype=h5py.string_dtype())
 
 
 def save_measurements(
@@ -278,12 +286,12 @@ def _extra_attrs(source: str, attrs: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def operator_from(
-    dataset: xr.Dataset | str | os.PathLike[str],
+    dataset: xr.Dataset | Record | str | os.PathLike[str],
     *,
     dtype: torch.dtype = torch.complex64,
     device: torch.device | str | None = None,
 ) -> tuple[Any, torch.Tensor]:
-    """The forward operator and the measurement tensor of a loaded Dataset (or a file path).
+    """The forward operator and the measurement tensor of a loaded Dataset, a validated Record or a file path.
 
     Returns
     -------
@@ -295,15 +303,17 @@ def operator_from(
     y : complex tensor of shape ``op.out_shape`` (``dtype``, ``device``): the measured values
     """
     if isinstance(dataset, (str, os.PathLike)):
-        dataset = load(dataset)
-    if not isinstance(dataset, xr.Dataset):
-        raise TypeError(f"dataset must be an xarray.Dataset or a path, got {type(dataset).__name__}")
-    modality, geometry, rec = record_from_dataset(dataset)
+        source, rec = os.fspath(dataset), read_record(dataset)
+    elif isinstance(dataset, Record):
+        source, rec = "<record>", dataset
+    elif isinstance(dataset, xr.Dataset):
+        source, rec = dataset.encoding.get("source", "<dataset>"), record_from_dataset(dataset)[2]
+    else:
+        raise TypeError(f"dataset must be an xarray.Dataset, a Record or a path, got {type(dataset).__name__}")
     values = rec.measurements
     try:
-        op = build_operator(modality, geometry, dtype=dtype, device=device)
+        op = modalities.get(rec.modality).build_operator(rec.geometry, dtype=dtype, device=device)
     except ValueError as exc:  # a geometry the format accepts but the operator does not
-        source = dataset.encoding.get("source", "<dataset>")
         raise FormatError(source, "/geometry", f"a geometry the operator rejects ({exc})", "a valid geometry") from None
     if tuple(values.shape) != op.out_shape:  # pragma: no cover - guarded by validation
         raise ValueError(f"measurements of shape {tuple(values.shape)} do not match the operator's {op.out_shape}")

@@ -31,11 +31,14 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from .atomic import atomic_path
-from .checks import MISSING, Checker, as_numpy
-from .hdf5 import open_hdf5, read_attr
+from .. import modalities
+from .._version import __version__
+from ..files.atomic import atomic_path
+from ..files.attrs import to_json as _to_json
+from ..files.checks import MISSING, Checker, as_numpy
+from ..files.hdf5 import open_hdf5, read_attr
+from ..weights import WEIGHTS_GROUP, load_weights, weights_dataset
 from .measurements import load
-from .schema import IMAGE_DIMS
 
 __all__ = ["save_result", "load_result", "load_weights", "RESULT_FORMAT", "WEIGHTS_GROUP"]
 
@@ -43,30 +46,7 @@ __all__ = ["save_result", "load_result", "load_weights", "RESULT_FORMAT", "WEIGH
 RESULT_FORMAT = 1
 _IMAGES = ("image", "final_image", "backprojection", "oracle_image", "spread")
 _JSON_ATTRS = ("settings", "choices", "rule_summaries", "history_attrs")
-#: The NetCDF group that holds a result's network state.
-WEIGHTS_GROUP = "network_state"
 _COMPLEX_LAYOUT = "complex variables carry a trailing dimension 'ri' of length 2: (real, imag)"
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, (Path, os.PathLike)):
-        return os.fspath(value)
-    if isinstance(value, (set, frozenset)):
-        return sorted(value)
-    if type(value).__module__.startswith("torch") and type(value).__name__ in ("dtype", "device"):
-        return str(value)
-    raise TypeError(f"result settings: a value of type {type(value).__name__} is not JSON-serialisable: {value!r}")
-
-
-def _to_json(value: Any, what: str) -> str:
-    try:
-        return json.dumps(value if value is not None else {}, sort_keys=True, default=_json_default)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"{what}: {exc}") from None
 
 
 def _image(value: Any, name: str, dims: tuple[str, str]) -> tuple[tuple[str, ...], np.ndarray]:
@@ -96,13 +76,11 @@ def _source_info(source: Any) -> tuple[str, str | None, xr.Dataset | None]:
 
 def result_dataset(result: Any, *, backprojection: Any = None, source: Any = None) -> xr.Dataset:
     """The Dataset :func:`save_result` writes (complex images split along ``ri``)."""
-    from rfprior import __version__
-
     for name in ("image", "final_image", "chosen_iteration", "history", "settings", "seed", "stop_reason"):
         if not hasattr(result, name):
             raise TypeError(f"result has no attribute {name!r}; expected an rfprior Result")
     src_path, modality, src = _source_info(source)
-    dims = IMAGE_DIMS.get(modality or "", ("y", "x"))
+    dims = modalities.get(modality).image_dims if modality in modalities.names() else ("y", "x")
     history = result.history if result.history is not None else xr.Dataset()
     if not isinstance(history, xr.Dataset):
         raise TypeError(f"result.history must be an xarray.Dataset, got {type(history).__name__}")
@@ -194,85 +172,12 @@ def save_result(
         state = getattr(result, "weights", None)
         if state is None:
             raise ValueError("weights=True: result.weights is None (the result carries no network state)")
-        wds = _weights_dataset(state)
+        wds = weights_dataset(state)
     with atomic_path(path, force=force) as tmp:
         ds.to_netcdf(tmp, engine="h5netcdf")
         if wds is not None:
             wds.to_netcdf(tmp, mode="a", group=WEIGHTS_GROUP, engine="h5netcdf")
     return Path(path)
-
-
-def _weights_dataset(state: Any) -> xr.Dataset:
-    """A NetworkState as a Dataset: variables ``v0, v1, …`` (state_dict order), their keys in ``attrs``."""
-    variables = {}
-    keys = []
-    for j, (key, tensor) in enumerate(state.state_dict.items()):
-        t = tensor.detach().cpu()
-        torch_dtype = str(t.dtype).replace("torch.", "")
-        if t.dtype.is_floating_point and t.element_size() < 4:  # float16/bfloat16: numpy/NetCDF-safe as float32
-            t = t.float()
-        arr = t.numpy()
-        if arr.dtype == np.bool_:
-            arr = arr.astype(np.int8)
-        variables[f"v{j}"] = xr.Variable(
-            tuple(f"v{j}_{i}" for i in range(arr.ndim)), arr, attrs={"key": key, "torch_dtype": torch_dtype}
-        )
-        keys.append(key)
-    return xr.Dataset(
-        variables,
-        attrs={
-            "keys": _to_json(keys, "result.weights keys"),
-            "prior": _to_json(state.prior, "result.weights.prior"),
-            "output_scale": float(state.output_scale),
-            "iteration": int(state.iteration),
-        },
-    )
-
-
-def load_weights(path: str | os.PathLike[str]) -> Any:
-    """Read the network state stored by ``save_result(..., weights=True)``.
-
-    Returns
-    -------
-    rfprior.result.NetworkState
-        CPU tensors in their original dtypes; ``reconstruct(..., init=state)`` starts from it.
-
-    Raises
-    ------
-    FormatError
-        Not a result file, or it holds no (or a malformed) ``network_state`` group.
-    """
-    import torch
-
-    from ..result import NetworkState
-
-    p = Path(path)
-    chk = Checker(p)
-    with open_hdf5(p) as f:
-        fmt = read_attr(f, "rfprior_result_format")
-        has = WEIGHTS_GROUP in f
-    if fmt is None:
-        raise chk.fail("@rfprior_result_format", MISSING, f"{RESULT_FORMAT} (an rfprior result file)")
-    if not has:
-        raise chk.fail(WEIGHTS_GROUP, MISSING, "network weights (write the result with save_result(..., weights=True))")
-    try:
-        with xr.open_dataset(p, group=WEIGHTS_GROUP, engine="h5netcdf") as raw:
-            ds = raw.load()
-        keys = json.loads(ds.attrs["keys"])
-        prior = json.loads(ds.attrs["prior"])
-        output_scale = float(ds.attrs["output_scale"])
-        iteration = int(ds.attrs["iteration"])
-        state = {}
-        for j, key in enumerate(keys):
-            v = ds[f"v{j}"]
-            dtype = getattr(torch, str(v.attrs["torch_dtype"]))
-            state[key] = torch.from_numpy(np.array(v.values)).to(dtype)
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        found = f"a malformed group ({type(exc).__name__}: {exc})"
-        raise chk.fail(WEIGHTS_GROUP, found, "weights written by rfprior") from None
-    if not (math.isfinite(output_scale) and output_scale > 0):
-        raise chk.fail(f"{WEIGHTS_GROUP}@output_scale", repr(output_scale), "a positive finite number")
-    return NetworkState(state_dict=state, prior=prior, output_scale=output_scale, iteration=iteration)
 
 
 def load_result(path: str | os.PathLike[str]) -> xr.Dataset:

@@ -19,13 +19,9 @@ import numpy as np
 import torch
 import xarray as xr
 
-from operators.tomography import index_to_object
-
-from ..io import build_operator, save_measurements
-from ..io.modalities import to_dataset
-from ..io.schema import MODALITIES, validate
-from .geometry import default_geometry
-from .phantoms import complex_phantom, dielectric_phantom, generator, mimo_scene
+from .. import modalities
+from ..io import save_measurements, to_dataset, validate
+from ..phantoms import generator
 
 __all__ = ["simulate", "default_scene", "noise_sigma_for_snr"]
 
@@ -41,18 +37,11 @@ def noise_sigma_for_snr(clean: torch.Tensor, snr_db: float) -> float:
 def default_scene(modality: str, geometry: dict[str, Any], seed: int = 0, kind: str | None = None) -> torch.Tensor:
     """The default truth of a modality on ``geometry`` (complex128 ``(H, W)``).
 
-    mimo: :func:`mimo_scene` (``kind`` ``"mixed"`` by default); partial Fourier:
-    :func:`complex_phantom` (``kind`` ``"shepp_logan"``); tomography: the object
-    function of :func:`dielectric_phantom` (m⁻²).
+    :meth:`rfprior.modalities.Modality.default_scene`: mimo :func:`~rfprior.phantoms.mimo_scene`
+    (``kind`` ``"mixed"`` by default); partial Fourier :func:`~rfprior.phantoms.complex_phantom`
+    (``"shepp_logan"``); tomography the object function of :func:`~rfprior.phantoms.dielectric_phantom` (m⁻²).
     """
-    if modality == "mimo":
-        return mimo_scene(geometry["x"], geometry["z"], kind or "mixed", seed, dtype=torch.complex128)
-    if modality == "partial_fourier":
-        return complex_phantom(geometry["mask"].shape, seed, kind=kind or "shepp_logan", dtype=torch.complex128)
-    if kind not in (None, "cell"):
-        raise ValueError(f"diffraction_tomography scenes: kind must be 'cell', got {kind!r}")
-    n = dielectric_phantom(tuple(geometry["shape"]), seed, medium_index=geometry["medium_index"])
-    return index_to_object(n, geometry["wavelength"], geometry["medium_index"])
+    return modalities.get(modality).default_scene(geometry, seed, kind)
 
 
 def simulate(
@@ -72,7 +61,7 @@ def simulate(
 
     Parameters
     ----------
-    modality : ``"mimo"``, ``"partial_fourier"`` or ``"diffraction_tomography"``
+    modality : a registered modality name (``"mimo"``, ``"partial_fourier"``, ``"diffraction_tomography"``, …)
     size : image side in pixels (the default geometry is ``size × size``)
     snr_db : requested SNR in dB (default 20); ``None`` for noiseless data
     seed : seeds the scene, the mask (partial Fourier) and the noise (separate streams)
@@ -89,15 +78,14 @@ def simulate(
         As :func:`rfprior.io.load` returns it (measurements complex64), with
         ``truth`` and the attributes ``noise_sigma`` (the σ used) and ``snr_db``.
     """
-    if modality not in MODALITIES:
-        raise ValueError(f"modality must be one of {sorted(MODALITIES)}, got {modality!r}")
+    m = modalities.get(modality)
     if noise_sigma is not None and snr_db is not _UNSET and snr_db is not None:
         raise ValueError("give either snr_db or noise_sigma, not both")
     snr = 20.0 if snr_db is _UNSET else snr_db
-    geometry = default_geometry(modality, size, seed=seed, **geometry_overrides)
-    op = build_operator(modality, geometry, dtype=torch.complex128)
+    geometry = m.default_geometry(size, seed=seed, **geometry_overrides)
+    op = m.build_operator(geometry, dtype=torch.complex128)
     if scene is None or isinstance(scene, str):
-        truth = default_scene(modality, geometry, seed, scene)
+        truth = m.default_scene(geometry, seed, scene)
     else:
         truth = torch.as_tensor(np.asarray(scene.detach().cpu() if hasattr(scene, "detach") else scene))
         if tuple(truth.shape) != op.in_shape:

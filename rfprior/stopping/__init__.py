@@ -6,7 +6,7 @@ recorded in the history (their statistic per iteration and their own choice).
 
 from .average import RunningAverage
 from .base import Decision, FitContext, FixedIterations, Monitor, StoppingRule
-from .discrepancy import DEFAULT_TAU, Discrepancy
+from .discrepancy import Discrepancy
 from .holdout import HoldOut, split_indices
 from .named import RULES, default_rules
 from .sharpness import BlurSharpness, blur_measure, mlv_sharpness
@@ -15,7 +15,6 @@ from .variance import WindowedVariance
 __all__ = [
     "BlurSharpness",
     "Decision",
-    "DEFAULT_TAU",
     "Discrepancy",
     "FitContext",
     "FixedIterations",

@@ -42,12 +42,21 @@ class Decision:
 class FitContext:
     """What a rule may know about the problem at the start of a run.
 
-    op, y : the full operator and measurements ``y`` (data units, ``op.out_shape``)
-    fit_index : flat indices of the measurements the network is fitted to
-        (``None`` = all); set by :class:`~rfprior.stopping.HoldOut`
-    sigma : noise σ per real/imag component if known (data units)
-    seed : the run's seed (rules derive their own generators from it)
-    iterations : the iteration budget
+    Attributes
+    ----------
+    op, y : LinearOperator, Tensor
+        The full operator and measurements ``y`` (data units, ``op.out_shape``).
+    seed : int
+        The run's seed (rules derive their own generators from it).
+    iterations : int
+        The iteration budget.
+    fit_index : Tensor or None
+        Flat indices of the measurements the network is fitted to (``None`` = all); set by
+        :class:`~rfprior.stopping.HoldOut`.
+    sigma : float or None
+        Noise σ per real/imag component if known (data units).
+    info : dict
+        Facts the engine passes on to the rules.
     """
 
     op: LinearOperator
@@ -81,6 +90,7 @@ class Monitor:
         return None
 
     def observe(self, iteration: int, image: torch.Tensor, misfit: float) -> Decision:  # pragma: no cover
+        """Look at iterate ``iteration`` (its image and misfit ``½‖y − A x‖²`` on the fitted data); decide."""
         raise NotImplementedError
 
     def summary(self) -> dict[str, Any]:
@@ -103,6 +113,7 @@ class StoppingRule:
     refit: bool = False
 
     def start(self, ctx: FitContext) -> Monitor:  # pragma: no cover - abstract
+        """A fresh :class:`Monitor` for one run on the problem ``ctx``."""
         raise NotImplementedError
 
     def fit_subset(self, ctx: FitContext) -> torch.Tensor | None:

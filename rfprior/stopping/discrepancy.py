@@ -7,21 +7,17 @@ Stop at the first iterate with
 (``M`` complex measurements in the fit set, σ per real/imag component). The
 recorded statistic is the normalised misfit ``½‖y − A x_t‖² / (M σ²)``, which
 crosses τ at the decision. With ``sigma=None`` and no σ given to the engine, σ is
-estimated from the data (:func:`rfprior.noise.estimate_sigma`) and reported.
+estimated from the data (:func:`rfprior.modalities.estimate_sigma`) and reported.
 
 **Choice of τ.** τ = 1 stops where the residual equals the noise energy. A fit with
 ``p`` effective degrees of freedom has expected residual ``(M − p)σ²`` at its best, so
 the best iterate of a prior that keeps adding signal detail while it fits noise only
-slowly sits *below* Mσ². Measured on the stopping benchmark at a 1500-iteration budget
-(48², PF/MIMO/DT, SNR 10–30 dB; not recalibrated for the 3000 of partial Fourier and
-tomography; τ calibrated on seeds 0–2 and
-checked on seeds 3–4): the Deep Decoder is best stopped at τ = 0.5 (within 0.5 dB of
-the oracle in 59 % / 56 % of cases vs 56 % / 44 % at τ = 0.7 and 30 % / 39 % at τ = 1),
-the skip network (DIP), which fits noise fast once it has fit the signal, at τ = 1
-(85 % / 72 %). ``tau=None`` (the default) takes :data:`DEFAULT_TAU`
-(:data:`rfprior.defaults.TAU`) for the run's prior, else 1. No fixed τ reaches 90 % on
-that benchmark: the misfit alone cannot tell whether the network is still adding signal or already fitting noise (see
-``benchmarks/results/stopping.md``).
+slowly sits *below* Mσ². Chosen by measurement (docs/validation.md; the figures in
+docs/notes.md, "Measurements formerly quoted in code"): the Deep Decoder is best stopped
+at τ = 0.5, the skip network (DIP), which fits noise fast once it has fit the signal, at
+τ = 1. ``tau=None`` (the default) takes :data:`rfprior.defaults.TAU`
+for the run's prior, else 1. No fixed τ picks a near-oracle iterate reliably: the misfit
+alone cannot tell whether the network is still adding signal or already fitting noise.
 """
 
 from __future__ import annotations
@@ -31,12 +27,11 @@ from typing import Any
 
 import torch
 
-from ..defaults import TAU as DEFAULT_TAU
 from ..defaults import default_tau
-from ..noise import estimate_sigma
+from ..modalities import estimate_sigma
 from .base import Decision, FitContext, Monitor, StoppingRule
 
-__all__ = ["DEFAULT_TAU", "Discrepancy"]
+__all__ = ["Discrepancy"]
 
 
 class Discrepancy(StoppingRule):
@@ -46,7 +41,7 @@ class Discrepancy(StoppingRule):
     ----------
     sigma : noise σ per real/imag component in data units; ``None`` = the engine's
         ``sigma=`` if given, else estimated from the data.
-    tau : threshold factor τ > 0; ``None`` = :data:`DEFAULT_TAU` for the prior being
+    tau : threshold factor τ > 0; ``None`` = :data:`rfprior.defaults.TAU` for the prior being
         fitted (0.5 for the Deep Decoder), else 1 (DESIGN.md's default).
     """
 
@@ -60,13 +55,16 @@ class Discrepancy(StoppingRule):
         ):
             raise ValueError(f"Discrepancy: tau must be a positive finite number or None, got {tau!r}")
         self.sigma = None if sigma is None else float(sigma)
+        # a NoiseLevel (rfprior.noise) carries where σ came from: "file" or the estimator's name
+        self._source = getattr(sigma, "source", "given")
         self.tau = None if tau is None else float(tau)
 
     def start(self, ctx: FitContext) -> Monitor:
         if self.sigma is not None:
-            sigma, source = self.sigma, "given to Discrepancy"
+            sigma, source = self.sigma, "given to Discrepancy" if self._source == "given" else self._source
         elif ctx.sigma is not None:
-            sigma, source = float(ctx.sigma), "given to reconstruct"
+            source = getattr(ctx.sigma, "source", "given")
+            sigma, source = float(ctx.sigma), "given to reconstruct" if source == "given" else source
         else:
             sigma, source = estimate_sigma(ctx.op, ctx.y)
         if not (sigma > 0 and math.isfinite(sigma)):

@@ -13,12 +13,9 @@ exact complements.
 
 Where it fails: **partial Fourier**. A single-coil k-space sample carries information no
 other sample has, so the held-out samples are poorly predicted at every iterate and their
-loss bottoms out early; holding them out also removes data the image needs. Measured with
-the default prior and penalty (64², ``benchmarks/quality.py`` scenes): 1.8–2.0 dB below the
-discrepancy rule on three partial-Fourier cases (``refit=True``: 0.1–2.0 dB below), while on
-radar (+0.3 dB) and tomography (−0.8 dB) it stays within 1 dB (docs/notes.md). The rule
-warns on partial-Fourier data, and the command line does not offer it there
-(:func:`holdout_unsuitable`).
+loss bottoms out early; holding them out also removes data the image needs (measured:
+docs/notes.md). The rule warns on partial-Fourier data, and the partial-Fourier modality does
+not offer it (:func:`holdout_unsuitable`, :attr:`rfprior.modalities.Modality.unsuitable_rules`).
 """
 
 from __future__ import annotations
@@ -29,29 +26,20 @@ from typing import Any
 
 import torch
 
-from operators import PartialFourier
-
-from ..defaults import forward_model
+from ..modalities import find
 from .base import Decision, FitContext, Monitor, StoppingRule
 
 __all__ = ["HoldOut", "holdout_unsuitable", "split_indices"]
 
 
-#: Why hold-out validation is not offered for partial Fourier (measured; module docstring).
-PARTIAL_FOURIER_REASON = (
-    "hold-out validation picks iterates 1.8-2.0 dB worse than the discrepancy rule on "
-    "partial-Fourier data (a held-out k-space sample is not predictable from the others; "
-    "measured in rfprior's docs/notes.md); use the discrepancy rule"
-)
-
-
 def holdout_unsuitable(op: Any) -> str | None:
     """Why hold-out validation is not offered for ``op``'s forward model (``None``: it is).
 
-    Partial Fourier (restricted operators by their parent's type): measured 1.8–2.0 dB below
-    the discrepancy rule (module docstring).
+    The forward model's :attr:`~rfprior.modalities.Modality.unsuitable_rules` (partial Fourier:
+    a held-out k-space sample is not predictable from the others).
     """
-    return PARTIAL_FOURIER_REASON if isinstance(forward_model(op), PartialFourier) else None
+    m = find(op)
+    return None if m is None else m.unsuitable_rules.get("holdout")
 
 
 def split_indices(m: int, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -76,7 +64,7 @@ class HoldOut(StoppingRule):
     min_delta : relative improvement needed to count as a new minimum.
     seed : split seed; ``None`` uses the run's seed.
     refit : after choosing ``t*``, refit on all measurements for ``t* + 1`` iterations
-        with the same seed and return that (off by default; see benchmarks/stopping.py).
+        with the same seed and return that (off by default; measured in docs/notes.md).
     """
 
     name = "heldout"

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from .. import defaults
-from ..defaults import forward_model
+from ..modalities import find, forward_model
 from .average import RunningAverage
 from .base import FixedIterations, StoppingRule
 from .discrepancy import Discrepancy
-from .holdout import HoldOut, holdout_unsuitable
+from .holdout import HoldOut
 from .sharpness import BlurSharpness
 from .variance import WindowedVariance
 
@@ -26,8 +26,9 @@ def default_rules(
 
     ``None`` arguments take :data:`rfprior.defaults.FIT`'s (``stop``, ``average``): the rules
     ``rfprior.reconstruct(y, op)`` and ``rfprior reconstruct`` stop with. With ``op`` given,
-    a rule that is not offered for its forward model is refused (``"holdout"`` on partial
-    Fourier, :func:`rfprior.stopping.holdout.holdout_unsuitable`) with a ``ValueError``.
+    a rule that is not offered for its forward model
+    (:attr:`rfprior.modalities.Modality.unsuitable_rules`, e.g. ``"holdout"`` on partial Fourier)
+    is refused with a ``ValueError``.
     """
     fit = defaults.FIT
     name = fit.stop if name is None else name
@@ -41,9 +42,10 @@ def default_rules(
     }
     if name not in rules:
         raise ValueError(f"stop must be one of {', '.join(RULES)}, got {name!r}")
-    why = holdout_unsuitable(op) if name == "holdout" and op is not None else None
+    m = find(op)
+    why = None if m is None else m.unsuitable_rules.get(name)
     if why is not None:
-        raise ValueError(f"stop 'holdout' is not offered for {type(forward_model(op)).__name__}: {why}")
+        raise ValueError(f"stop {name!r} is not offered for {type(forward_model(op)).__name__}: {why}")
     chosen = [rules[name]]
     if name != "discrepancy":
         chosen.append(Discrepancy(sigma=sigma))

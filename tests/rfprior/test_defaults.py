@@ -35,24 +35,24 @@ def test_modality_defaults_are_looked_up_by_operator_type():
     assert defaults.modality_defaults(pf.restrict(torch.arange(10))) is defaults.modality_defaults(pf)
     assert defaults.modality_defaults(ops.Identity((4, 4))) is defaults.OTHER
     assert rfprior.penalty.auto_factor(sub) == defaults.modality_defaults(pf).penalty_factor == 0.25
-    assert rfprior.default_penalty(sub) == "tv" and rfprior.default_prior(sub) == "deep_decoder"
-    # the older names are views of the registry
-    assert rfprior.DEFAULT_PRIORS["MIMORadar"] == "dip_small" and rfprior.penalty.AUTO_FACTOR["PartialFourier"] == 0.25
-    assert rfprior.DEFAULTS["iterations"] == defaults.FIT.iterations == 1500
+    assert defaults.default_penalty(sub) == "tv" and rfprior.default_prior(sub) == "deep_decoder"
+    # the defaults are the modality's: one home per forward model
+    assert defaults.modality_defaults(pf) is rfprior.modalities.get("partial_fourier").defaults
+    assert rfprior.modalities.get("mimo").defaults.prior == "dip_small" and defaults.FIT.iterations == 1500
 
 
 def test_iteration_budget_and_step_are_per_forward_model():
     """3000 for partial Fourier and tomography (a measured subset too), 1200 at step 0.02 for radar, FIT's else."""
-    assert rfprior.default_iterations(_pf()) == rfprior.default_iterations(_pf().restrict(torch.arange(10))) == 3000
+    assert defaults.default_iterations(_pf()) == defaults.default_iterations(_pf().restrict(torch.arange(10))) == 3000
     from rfprior.io import operator_from
 
     modalities = ("diffraction_tomography", "mimo")
     dt, mimo = (operator_from(rfprior.scenes.simulate(m, size=8, seed=0))[0] for m in modalities)
-    assert rfprior.default_iterations(dt) == 3000
-    assert rfprior.default_iterations(mimo) == 1200
-    assert rfprior.default_iterations(ops.Identity((4, 4))) == defaults.FIT.iterations == 1500
-    assert rfprior.default_lr(mimo) == 0.02
-    assert rfprior.default_lr(_pf()) == rfprior.default_lr(dt) == rfprior.default_lr(None) == defaults.FIT.lr == 0.01
+    assert defaults.default_iterations(dt) == 3000
+    assert defaults.default_iterations(mimo) == 1200
+    assert defaults.default_iterations(ops.Identity((4, 4))) == defaults.FIT.iterations == 1500
+    assert defaults.default_lr(mimo) == 0.02
+    assert defaults.default_lr(_pf()) == defaults.default_lr(dt) == defaults.default_lr(None) == defaults.FIT.lr == 0.01
     # reconstruct's settings record the budget and step it ran with; given values win
     from rfprior.fit.options import FitOptions
 
@@ -64,14 +64,27 @@ def test_iteration_budget_and_step_are_per_forward_model():
         FitOptions.build(mimo, lr=-1.0)
 
 
-def test_register_modality_applies_to_subclasses(monkeypatch):
+def test_a_registered_modality_applies_to_subclasses():
     class Mine(ops.Identity):
         pass
 
-    monkeypatch.setitem(defaults._MODALITIES, Mine, defaults.ModalityDefaults(prior="dip", penalty=None))
-    assert rfprior.default_prior(Mine((4, 4))) == "dip" and rfprior.DEFAULT_PRIORS["Mine"] == "dip"
-    with pytest.raises(TypeError):
-        defaults.register_modality("Mine", defaults.ModalityDefaults())  # by type, not by name
+    class Sub(Mine):
+        pass
+
+    class MyModality(rfprior.modalities.Modality):
+        name, operator_type, measurement_dims = "mine", Mine, ("y", "x")
+        defaults = defaults.ModalityDefaults(prior="dip", penalty=None)
+
+    rfprior.modalities.register(MyModality())
+    try:
+        assert rfprior.default_prior(Sub((4, 4))) == "dip" and defaults.default_penalty(Mine((4, 4))) is None
+        with pytest.raises(ValueError, match="registered already"):
+            rfprior.modalities.register(MyModality())
+        with pytest.raises(TypeError, match="Modality instance"):
+            rfprior.modalities.register(defaults.ModalityDefaults())  # a modality object, not its defaults
+    finally:
+        rfprior.modalities.unregister("mine")
+    assert rfprior.default_prior(Sub((4, 4))) == defaults.OTHER.prior
 
 
 def test_the_cli_reads_the_same_defaults():

@@ -250,7 +250,7 @@ def test_default_prior_depends_on_the_forward_model():
     mimo = MIMORadar(g["tx"], g["rx"], g["frequencies"], g["x"], g["z"])
     op, _, _, _ = _problem()
     assert rfprior.default_prior(op) == "deep_decoder"
-    assert rfprior.default_prior(mimo) == "dip_small" == rfprior.DEFAULT_PRIORS["MIMORadar"]
+    assert rfprior.default_prior(mimo) == "dip_small" == rfprior.modalities.get("mimo").defaults.prior
     # prior=None and prior="auto" both resolve to it, and the settings say which preset ran
     y = mimo(torch.ones(mimo.in_shape, dtype=mimo.dtype))
     for p in (None, "auto"):

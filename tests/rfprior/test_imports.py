@@ -104,3 +104,63 @@ def test_every_module_imports_on_its_own():
     )
     run = subprocess.run([sys.executable, "-c", code, *names], capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
+
+
+def _graph() -> dict[str, set[str]]:
+    known = _modules("rfprior")
+    return {name: _edges(name, path, known) for name, path in known.items()}
+
+
+def test_the_solver_does_not_import_the_file_formats():
+    """``rfprior.fit`` is handed what it needs (a warm start's weights come through rfprior.weights)."""
+    for name, deps in _graph().items():
+        if name == "rfprior.fit" or name.startswith("rfprior.fit."):
+            bad = sorted(d for d in deps if d == "rfprior.io" or d.startswith("rfprior.io."))
+            assert not bad, f"{name} imports {bad}"
+
+
+def test_no_module_takes_a_name_from_the_package_root():
+    """``from rfprior import __version__`` inside rfprior needs the root's ``__init__`` to have run first (an
+    import-order trap); modules import submodules (``from . import defaults``) or names from them only."""
+    known = _modules("rfprior")
+    for name, path in known.items():
+        if name == "rfprior":
+            continue
+        here = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.ImportFrom):
+                continue
+            if node.level:
+                mod = ".".join(here[: len(here) - (node.level - 1)] + ([node.module] if node.module else []))
+            else:
+                mod = node.module or ""
+            if mod == "rfprior":
+                bad = [a.name for a in node.names if f"rfprior.{a.name}" not in known]
+                assert not bad, f"{name} takes {bad} from the package root"
+
+
+def test_the_layers_point_one_way():
+    """files ← modalities ← io ← problem ← cli: a lower layer never imports a higher one."""
+    layers = {
+        "rfprior.files": 0,
+        "rfprior.phantoms": 0,
+        "rfprior.noise": 0,
+        "rfprior.modalities": 1,
+        "rfprior.io": 2,
+        "rfprior.problem": 3,
+        "rfprior.cli": 4,
+    }
+
+    def layer(mod: str) -> int | None:
+        for prefix, level in layers.items():
+            if mod == prefix or mod.startswith(prefix + "."):
+                return level
+        return None
+
+    for name, deps in _graph().items():
+        here = layer(name)
+        if here is None:
+            continue
+        for d in deps:
+            there = layer(d)
+            assert there is None or there <= here, f"{name} (layer {here}) imports {d} (layer {there})"

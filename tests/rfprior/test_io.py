@@ -59,7 +59,7 @@ def test_simulate_save_load_operator_round_trip(modality: str, tmp_path: Path) -
     assert loaded.attrs["rfprior_format"] == 1 and loaded.attrs["modality"] == modality
     op_a, y_a = io.operator_from(ds, dtype=torch.complex128)
     op_b, y_b = io.operator_from(path, dtype=torch.complex128)  # a path works too
-    assert op_b.out_shape == tuple(y_b.shape) and op_b.dims == io.MODALITIES[modality]
+    assert op_b.out_shape == tuple(y_b.shape) and op_b.dims == rfprior.modalities.get(modality).measurement_dims
     assert _relerr(y_b, y_a) < 1e-6
     truth = torch.as_tensor(loaded.truth.values)
     assert truth.shape == op_b.in_shape

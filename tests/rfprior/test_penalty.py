@@ -75,5 +75,5 @@ def test_bad_penalty_arguments_name_the_field(kwargs, match):
 def test_default_penalty_follows_the_forward_model_and_restriction():
     op, _y, _, _ = _problem(16)
     sub = op.restrict(torch.arange(op.size_out // 2))
-    assert rfprior.default_penalty(sub) == rfprior.default_penalty(op)
-    assert rfprior.default_penalty(op) == rfprior.DEFAULT_PENALTIES.get("PartialFourier")
+    assert rfprior.defaults.default_penalty(sub) == rfprior.defaults.default_penalty(op)
+    assert rfprior.defaults.default_penalty(op) == rfprior.modalities.get("partial_fourier").defaults.penalty

@@ -338,7 +338,7 @@ def test_persistent_nan_stops_with_the_last_valid_iterate_and_a_warning(files):
     assert res.history.sizes["iteration"] == 10
     assert np.isfinite(res.history["misfit"].values).all()
     lr = res.history["lr"].values
-    lr0 = rfprior.default_lr(op)  # radar's step (0.02)
+    lr0 = rfprior.defaults.default_lr(op)  # radar's step (0.02)
     assert (lr[:4] == lr0).all() and (lr[4:] == lr0 / 2).all()  # the backtrack at iteration 4 halved the step
     assert torch.isfinite(torch.view_as_real(res.image)).all()
     # the result is the last valid iterate: what a run without the persistent fault has at iteration 9

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 import operators as ops
-from rfprior.noise import estimate_sigma, sigma_from_samples, sigma_mad
+from rfprior.modalities import estimate_sigma
+from rfprior.noise import sigma_from_samples, sigma_mad
 from rfprior.stopping import (
     BlurSharpness,
     Discrepancy,
@@ -199,7 +200,7 @@ def test_pixel_sharp_phantom_biases_the_outer_kspace_estimate():
 
 
 def test_discrepancy_default_tau_depends_on_the_prior():
-    from rfprior.stopping import DEFAULT_TAU
+    from rfprior.defaults import TAU as DEFAULT_TAU
 
     ctx = _ctx(sigma=0.1)
     assert Discrepancy().start(ctx).tau == 1.0  # no prior known: DESIGN.md's τ = 1
