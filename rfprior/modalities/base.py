@@ -41,7 +41,7 @@ from operators import LinearOperator, RestrictedOperator, backproject
 from ..files.checks import Checker
 from ..noise import complete_rows, sigma_mad, sigma_range_complement
 
-__all__ = ["Modality", "ModalityDefaults", "NoiseEstimator", "forward_model"]
+__all__ = ["Modality", "ModalityDefaults", "NoiseEstimator", "format_si", "forward_model"]
 
 #: ``(name, estimator)``: ``estimator(op, y) -> σ`` per real/imaginary component; raises ``ValueError``
 #: when it cannot run on these data.
@@ -64,6 +64,14 @@ class ModalityDefaults:
     penalty_factor: float = 0.5
     iterations: int | None = None
     lr: float | None = None
+
+
+def format_si(value: float, unit: str) -> str:
+    """``value`` with an SI prefix, e.g. ``format_si(7.7e10, "Hz") == "77 GHz"`` (for summaries)."""
+    for factor, prefix in ((1e9, "G"), (1e6, "M"), (1e3, "k"), (1.0, ""), (1e-3, "m"), (1e-6, "µ"), (1e-9, "n")):
+        if abs(value) >= factor:
+            return f"{value / factor:.4g} {prefix}{unit}"
+    return f"{value:.4g} {unit}"
 
 
 def forward_model(op: Any) -> Any:

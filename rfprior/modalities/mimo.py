@@ -23,18 +23,13 @@ from ..files.checks import Checker
 from ..noise import sigma_range_bins
 from ..phantoms import mimo_scene, moving_radar_scene
 from .base import Modality, ModalityDefaults, NoiseEstimator
+from .base import format_si as si
 
 __all__ = ["MIMO", "SPREADING"]
 
 #: the accepted ``/geometry/spreading`` names
 SPREADING = ("none", "spherical", "cylindrical", "hankel")
 
-
-def _si(value: float, unit: str) -> str:
-    for factor, prefix in ((1e9, "G"), (1e6, "M"), (1e3, "k"), (1.0, ""), (1e-3, "m"), (1e-6, "µ"), (1e-9, "n")):
-        if abs(value) >= factor:
-            return f"{value / factor:.4g} {prefix}{unit}"
-    return f"{value:.4g} {unit}"
 
 
 def _spreading(chk: Checker, value: Any) -> str:
@@ -158,10 +153,10 @@ class MIMO(Modality):
         band = f[-1] - f[0] + step
         lines = [
             f"  array         {ds.sizes['tx']} TX × {ds.sizes['rx']} RX",
-            f"  frequencies   {_si(f[0], 'Hz')} – {_si(f[-1], 'Hz')}, {f.size} steps, B = {_si(band, 'Hz')}"
-            + (f", range resolution c/2B = {_si(SPEED_OF_LIGHT / (2 * band), 'm')}" if band > 0 else ""),
-            f"  image grid    x {_si(float(ds.x[0]), 'm')} … {_si(float(ds.x[-1]), 'm')} ({ds.sizes['x']}), "
-            f"z {_si(float(ds.z[0]), 'm')} … {_si(float(ds.z[-1]), 'm')} ({ds.sizes['z']})",
+            f"  frequencies   {si(f[0], 'Hz')} – {si(f[-1], 'Hz')}, {f.size} steps, B = {si(band, 'Hz')}"
+            + (f", range resolution c/2B = {si(SPEED_OF_LIGHT / (2 * band), 'm')}" if band > 0 else ""),
+            f"  image grid    x {si(float(ds.x[0]), 'm')} … {si(float(ds.x[-1]), 'm')} ({ds.sizes['x']}), "
+            f"z {si(float(ds.z[0]), 'm')} … {si(float(ds.z[-1]), 'm')} ({ds.sizes['z']})",
         ]
         if "spreading" in ds.variables:
             lines.append(f"  spreading     {ds['spreading'].values.item()}")

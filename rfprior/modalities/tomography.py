@@ -21,7 +21,7 @@ from operators.tomography import index_to_object
 from ..files.checks import Checker
 from ..noise import sigma_evanescent
 from ..phantoms import dielectric_phantom
-from .base import Modality, ModalityDefaults, NoiseEstimator
+from .base import Modality, ModalityDefaults, NoiseEstimator, format_si
 
 __all__ = ["Tomography"]
 
@@ -31,12 +31,6 @@ _SCALARS = ("wavelength", "medium_index", "pixel_size", "detector_distance")
 def _grid(n: int, step: float) -> np.ndarray:
     return (np.arange(n) - n // 2) * step
 
-
-def _si(value: float, unit: str) -> str:
-    for factor, prefix in ((1.0, ""), (1e-3, "m"), (1e-6, "µ"), (1e-9, "n")):
-        if abs(value) >= factor:
-            return f"{value / factor:.4g} {prefix}{unit}"
-    return f"{value:.4g} {unit}"
 
 
 class Tomography(Modality):
@@ -150,8 +144,8 @@ class Tomography(Modality):
         a = ds["angle"].values
         return [
             f"  angles        {a.size} from {math.degrees(a.min()):.1f}° to {math.degrees(a.max()):.1f}°",
-            f"  optics        λ0 = {_si(float(ds.wavelength), 'm')}, n_m = {float(ds.medium_index):.4g}, "
-            f"pixel {_si(float(ds.pixel_size), 'm')}, detector at {_si(float(ds.detector_distance), 'm')}",
+            f"  optics        λ0 = {format_si(float(ds.wavelength), 'm')}, n_m = {float(ds.medium_index):.4g}, "
+            f"pixel {format_si(float(ds.pixel_size), 'm')}, detector at {format_si(float(ds.detector_distance), 'm')}",
             f"  image grid    {ds.sizes.get('y', '?')}×{ds.sizes.get('x', '?')}, "
             f"detector {ds.sizes['detector']} pixels",
         ]
