@@ -32,6 +32,7 @@ from .stopping import RULES, default_rules
 
 __all__ = [
     "RULES",
+    "Baselines",
     "Row",
     "classical_baselines",
     "classical_image",
@@ -62,6 +63,15 @@ def _misfit(op: LinearOperator, y: torch.Tensor, x: torch.Tensor) -> float:
         return 0.5 * float(torch.linalg.vector_norm(op.forward(x.to(op.device)) - y) ** 2)
 
 
+class Baselines(dict):
+    """``{label: (image, seconds)}`` of :func:`classical_baselines`, with ``parameters``: the exact chosen
+    values by method (``"cgls"``: iterations, ``"tv"`` and ``"l1"``: λ in data units)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.parameters: dict[str, float] = {}
+
+
 def classical_image(op: LinearOperator, y: torch.Tensor) -> tuple[str, torch.Tensor]:
     """The forward model's classical direct image, ``(name, image (H, W))``.
 
@@ -82,7 +92,7 @@ def classical_baselines(
     cg_iters: int = 200,
     tv_iters: int = 200,
     l1_basis: str | None = None,
-) -> dict[str, tuple[torch.Tensor, float]]:
+) -> Baselines:
     """The fair classical baselines, none tuned with ground truth: ``{label: (image (H, W), seconds)}``.
 
     * the direct image (:func:`classical_image`);
@@ -95,26 +105,30 @@ def classical_baselines(
     real/imag component: ``sigma`` if given, else the estimate the priors' discrepancy rule
     uses (:func:`rfprior.modalities.estimate_sigma`), so baselines and priors see the same σ
     (:class:`rfprior.problem.Problem` estimates it once and passes it to both).
-    Labels carry the chosen parameter, e.g. ``"TV (discrepancy, λ=0.028)"``.
+    Labels carry the chosen parameter, e.g. ``"TV (discrepancy, λ=0.028)"``; the exact values are
+    in the returned mapping's ``parameters`` (``{"cgls": iterations, "tv": λ, "l1": λ}``).
     """
     if sigma is None or not sigma > 0:  # unknown, or noiseless (σ = 0 leaves the principle undefined)
         sigma, _ = modalities.estimate_sigma(op, y)
     if not sigma > 0:  # noise-free data: fit to a millionth of the data's level
         sigma = 1e-6 * float(torch.linalg.vector_norm(y)) / max(1, y.numel()) ** 0.5
     basis = l1_basis or (modalities.find(op) or Modality()).l1_basis
-    out: dict[str, tuple[torch.Tensor, float]] = {}
+    out = Baselines()
     t = time.perf_counter()
     name, bp = classical_image(op, y)
     out[name] = (bp, time.perf_counter() - t)
     t = time.perf_counter()
     ch = cgls_discrepancy(op, y, sigma, tau=tau, max_iters=cg_iters)
     out[f"CGLS (discrepancy, {int(ch.parameter)} it)"] = (ch.image, time.perf_counter() - t)
+    out.parameters["cgls"] = int(ch.parameter)
     t = time.perf_counter()
     ch = tv_discrepancy(op, y, sigma, tau=tau, iters=tv_iters)
     out[f"TV (discrepancy, λ={ch.parameter:.2g})"] = (ch.image, time.perf_counter() - t)
+    out.parameters["tv"] = float(ch.parameter)
     t = time.perf_counter()
     ch = l1_discrepancy(op, y, sigma, tau=tau, basis=basis, iters=tv_iters)
     out[f"ℓ1 {basis} (discrepancy, λ={ch.parameter:.2g})"] = (ch.image, time.perf_counter() - t)
+    out.parameters["l1"] = float(ch.parameter)
     return out
 
 

@@ -108,3 +108,20 @@ def test_demo_reads_once_and_estimates_sigma_once(counts: Counter, tmp_path) -> 
     summary = run_demo(tmp_path / "demo", path=path, iterations=3, progress=False)
     assert counts[("open", "mimo.h5")] == 1 and counts["sigma"] == 1
     assert summary["sigma_estimated"] is not None and "backprojection" in summary["table"]
+
+
+def test_baselines_use_the_problems_sigma_and_report_their_exact_parameters(measurement: Path) -> None:
+    import operators as ops
+    from rfprior.workflows import classical_baselines
+
+    p = Problem.from_file(measurement)
+    found = classical_baselines(p.op, p.y, sigma=p.sigma)
+    labels = list(found)
+    assert labels[0] == "zero filled" and set(found.parameters) == {"cgls", "tv", "l1"}
+    assert f"λ={found.parameters['tv']:.2g}" in labels[2] and f"{found.parameters['cgls']} it" in labels[1]
+    # the exact λ is the TV-discrepancy choice at the problem's σ: solving TV at it gives the same image
+    tv = ops.tv_discrepancy(p.op, p.y, float(p.sigma))
+    assert tv.parameter == found.parameters["tv"] and torch.equal(tv.image, found[labels[2]][0])
+    # each baseline meets the discrepancy target it was tuned to (within the search's tolerance)
+    for label in labels[1:]:
+        assert p.misfit(found[label][0]) <= 1.1 * p.size * float(p.sigma) ** 2, label
