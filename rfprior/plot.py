@@ -22,7 +22,7 @@ import xarray as xr
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-__all__ = ["compare", "curves", "fbc_curves", "image_db", "kspace_coverage", "save"]
+__all__ = ["animate", "compare", "curves", "fbc_curves", "frame_strip", "image_db", "kspace_coverage", "save"]
 
 
 def _np(x: torch.Tensor | np.ndarray) -> np.ndarray:
@@ -281,3 +281,91 @@ def kspace_coverage(
     if path is not None:
         save(fig, path)
     return fig
+
+
+def frame_strip(
+    frames: Mapping[str, torch.Tensor | np.ndarray] | torch.Tensor | np.ndarray,
+    x: np.ndarray | None = None,
+    z: np.ndarray | None = None,
+    *,
+    every: int = 1,
+    dynamic_range: float = 40.0,
+    scale: str = "db",
+    times: Sequence[float] | None = None,
+    path: str | Path | None = None,
+) -> Figure:
+    """A strip of frames of a sequence: one row per method (``{label: (F, H, W)}``), one column per frame.
+
+    Every row is drawn to one common reference (the peak over its frames), so a frame that fades
+    looks faded. ``every`` keeps every n-th frame; ``times`` (s) label the columns. Returns the figure
+    (written to ``path`` as :func:`save` does when given).
+    """
+    rows = frames if isinstance(frames, Mapping) else {"": frames}
+    stacks = {k: _np(v) for k, v in rows.items()}
+    n_frames = {v.shape[0] for v in stacks.values()}
+    if any(v.ndim != 3 for v in stacks.values()) or len(n_frames) != 1:
+        shapes = [v.shape for v in stacks.values()]
+        raise ValueError(f"frame_strip: every entry must be (F, H, W) with one F, got {shapes}")
+    if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+        raise ValueError(f"frame_strip: every must be an int ≥ 1, got {every!r}")
+    shown = list(range(0, n_frames.pop(), every))
+    fig, axes = plt.subplots(
+        len(stacks), len(shown), figsize=(2.2 * len(shown) + 0.6, 2.1 * len(stacks)), squeeze=False
+    )
+    for r, (label, v) in enumerate(stacks.items()):
+        ref = float(np.abs(v).max()) or 1.0
+        for c, t in enumerate(shown):
+            ax = axes[r, c]
+            head = (f"t = {times[t]:.3g} s" if times is not None else f"frame {t}") if r == 0 else ""
+            image_db(v[t], x, z, dynamic_range=dynamic_range, scale=scale, reference=ref, ax=ax, title=head)
+            ax.set_xlabel("")
+            ax.set_ylabel(label if c == 0 else "")
+    fig.tight_layout()
+    if path is not None:
+        save(fig, path)
+    return fig
+
+
+def animate(
+    frames: torch.Tensor | np.ndarray,
+    path: str | Path,
+    x: np.ndarray | None = None,
+    z: np.ndarray | None = None,
+    *,
+    fps: float = 5.0,
+    dynamic_range: float = 40.0,
+    scale: str = "db",
+    title: str = "",
+) -> Path:
+    """Write a sequence ``(F, H, W)`` as an animation (``.gif`` with Pillow; ``.mp4`` needs ffmpeg).
+
+    All frames share one colour scale (the peak over the sequence). Returns ``path``.
+    """
+    from matplotlib import animation
+
+    v = _np(frames)
+    if v.ndim != 3 or v.shape[0] < 1:
+        raise ValueError(f"animate: expected frames (F, H, W), got shape {v.shape}")
+    path = Path(path)
+    if path.suffix.lower() not in (".gif", ".mp4"):
+        raise ValueError(f"animate: path must end in .gif or .mp4, got {path.name!r}")
+    if not (fps > 0 and math.isfinite(fps)):
+        raise ValueError(f"animate: fps must be a positive number, got {fps!r}")
+    ref = float(np.abs(v).max()) or 1.0
+    fig, ax = plt.subplots(figsize=(4.2, 3.6))
+    image_db(v[0], x, z, dynamic_range=dynamic_range, scale=scale, reference=ref, ax=ax, title=f"{title} frame 0")
+    im = ax.images[0]
+    a = np.abs(v).astype(float)
+    data = a if scale == "linear" else 20 * np.log10(np.maximum(a / ref, 10 ** (-dynamic_range / 20 - 1)))
+
+    def update(t: int):
+        im.set_data(data[t])
+        ax.set_title(f"{title} frame {t}".strip())
+        return (im,)
+
+    anim = animation.FuncAnimation(fig, update, frames=v.shape[0], blit=False)
+    writer = animation.PillowWriter(fps=fps) if path.suffix.lower() == ".gif" else animation.FFMpegWriter(fps=fps)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    anim.save(path, writer=writer)
+    plt.close(fig)
+    return path

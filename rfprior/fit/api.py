@@ -29,6 +29,7 @@ from .loop import IterationState
 from .options import FitOptions
 from .resolve import load_init, prior_of, resolve_loss, resolve_prior
 from .runner import Run
+from .sequence import from_reconstruct, is_sequence
 
 __all__ = ["reconstruct"]
 
@@ -67,9 +68,11 @@ def reconstruct(
     Parameters
     ----------
     y : complex tensor of shape ``op.out_shape``
-        The measurements (data units).
+        The measurements (data units). A **frame sequence** — ``y`` of shape ``(F, *op.out_shape)``,
+        or a list of F measurement tensors with a list of F operators — is fitted jointly by one
+        network (:func:`rfprior.fit.sequence.reconstruct_sequence`; the result's images are ``(F, H, W)``).
     op : LinearOperator
-        Forward model with ``in_shape == (H, W)``.
+        Forward model with ``in_shape == (H, W)`` (or one per frame).
     prior : name (``"dip"``, ``"deep_decoder"``, ``"controlled"``, ``"complex"``) or a ``Prior`` module
         A name is built with ``prior_kwargs`` and the run's ``seed``; default (or ``"auto"``):
         :func:`rfprior.default_prior` for ``op`` (``"deep_decoder"``; ``"dip_small"`` for MIMO radar).
@@ -126,6 +129,8 @@ def reconstruct(
     Result
     """
     given = {k: v for k, v in locals().items() if k not in ("y", "op")}  # every keyword, written once: above
+    if is_sequence(y, op):  # y (F, *op.out_shape) or one operator per frame: one network for the whole sequence
+        return from_reconstruct(y, op, given)
     opts = FitOptions.build(op, **given)
     penalties: dict[
         Any, Penalty
