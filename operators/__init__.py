@@ -33,6 +33,7 @@ from .masks import cartesian_mask, radial_mask, variable_density_mask
 from .mimo import SPEED_OF_LIGHT, MIMORadar
 from .nufft import NonUniformFourier2D
 from .parameter_choice import DiscrepancyChoice, discrepancy_target
+from .sequence_tv import SequenceTVChoice, divergence3d, gradient3d, tv_sequence, tv_sequence_discrepancy
 from .sparsity import haar2d, ihaar2d, l1_discrepancy, l1_reconstruct
 from .testing import check_adjoint
 from .tomography import (
@@ -91,5 +92,10 @@ __all__ = [
     "real_dtype_of",
     "to_channels",
     "tv_reconstruct",
+    "SequenceTVChoice",
+    "divergence3d",
+    "gradient3d",
+    "tv_sequence",
+    "tv_sequence_discrepancy",
     "variable_density_mask",
 ]
