@@ -27,7 +27,8 @@ from operators import LinearOperator
 
 from . import modalities
 from .fit import api as fit_api
-from .io import dataset_of, operator_from, read_record, save_result
+from .fit.sequence import reconstruct_sequence
+from .io import dataset_of, operator_from, operators_from, read_record, save_result
 from .io.schema import Record
 from .modalities import Modality
 from .noise import NoiseLevel
@@ -56,11 +57,16 @@ class Problem:
     modality : Modality or None
         The forward model's :class:`~rfprior.modalities.Modality` (``None``: an operator no modality claims).
     truth : torch.Tensor or None
-        The true image ``(H, W)`` when known (simulations).
+        The true image ``(H, W)`` (a sequence: ``(F, H, W)``) when known (simulations).
     dataset : xarray.Dataset or None
         The measurement file as :func:`rfprior.io.load` returns it (image coordinates, attributes).
     source : str
         The file's path, or ``"<memory>"``.
+    ops, ys : lists of F operators and measurement tensors, or None
+        A frame sequence (a file with a ``frame`` axis): one operator and one measurement tensor per
+        frame; ``op`` and ``y`` are then frame 0's. ``None`` for a single frame.
+    times : list of float or None
+        A sequence's acquisition times (s), when the file gives them.
     """
 
     op: LinearOperator
@@ -70,6 +76,14 @@ class Problem:
     truth: torch.Tensor | None = None
     dataset: xr.Dataset | None = None
     source: str = "<memory>"
+    ops: list[LinearOperator] | None = None
+    ys: list[torch.Tensor] | None = None
+    times: list[float] | None = None
+
+    @property
+    def frames(self) -> int | None:
+        """F for a frame sequence, ``None`` for a single frame."""
+        return None if self.ops is None else len(self.ops)
 
     @classmethod
     def from_record(
@@ -82,7 +96,13 @@ class Problem:
         dtype: torch.dtype = torch.complex64,
     ) -> Problem:
         """The problem of a validated record (no further validation). ``sigma`` as in :meth:`from_file`."""
-        op, y = operator_from(record, device=device, dtype=dtype)
+        sequence = getattr(record, "frames", None) is not None
+        if sequence:
+            ops, ys = operators_from(record, device=device, dtype=dtype)
+            op, y = ops[0], ys[0]
+        else:
+            ops = ys = None
+            op, y = operator_from(record, device=device, dtype=dtype)
         truth = None if record.truth is None else torch.as_tensor(record.truth)
         ds = dataset_of(record, source)
         if isinstance(sigma, str):
@@ -91,8 +111,11 @@ class Problem:
             if record.noise_sigma is None or not record.noise_sigma > 0:
                 raise ValueError(f"sigma={FROM_FILE!r}: {source or 'the record'} has no positive @noise_sigma")
             level: NoiseLevel | None = NoiseLevel(record.noise_sigma, FROM_FILE)
+        elif sequence:
+            level = _settle_sequence_sigma(ops, ys, sigma)
         else:
             level = _settle_sigma(op, y, sigma)
+        times = record.geometry.get("times") if sequence else None
         return cls(
             op=op,
             y=y,
@@ -101,6 +124,9 @@ class Problem:
             truth=truth,
             dataset=ds,
             source="<memory>" if source is None else os.fspath(source),
+            ops=ops,
+            ys=ys,
+            times=None if times is None else [float(t) for t in np.asarray(times).reshape(-1)],
         )
 
     @classmethod
@@ -147,7 +173,9 @@ class Problem:
 
     @property
     def size(self) -> int:
-        """M, the number of complex measurements."""
+        """M, the number of complex measurements (of all frames of a sequence)."""
+        if self.ys is not None:
+            return sum(int(y.numel()) for y in self.ys)
         return int(self.y.numel())
 
     @property
@@ -162,8 +190,12 @@ class Problem:
         return {d: self.dataset[d].values for d in self.image_dims if d in self.dataset.coords}
 
     def direct_image(self) -> tuple[str, torch.Tensor]:
-        """The classical direct image ``(name, image (H, W))`` (:meth:`Modality.direct_image`)."""
+        """The classical direct image ``(name, image (H, W))`` (:meth:`Modality.direct_image`); per frame
+        ``(F, H, W)`` for a sequence."""
         m = self.modality or Modality()
+        if self.ops is not None:
+            pairs = zip(self.ops, self.ys, strict=True)
+            return m.direct_image_name, torch.stack([m.direct_image(op, y) for op, y in pairs])
         return m.direct_image_name, m.direct_image(self.op, self.y)
 
     def rules(self, stop: str | None = None, average: bool | None = None) -> list[StoppingRule]:
@@ -175,8 +207,11 @@ class Problem:
         return default_rules(stop, None, average=average, op=self.op)
 
     def misfit(self, image: torch.Tensor) -> float:
-        """``½‖y − A x‖²`` of an image (data units)."""
+        """``½‖y − A x‖²`` of an image (data units); a sequence's ``(F, H, W)``: the sum over frames."""
         with torch.no_grad():
+            if self.ops is not None:
+                pairs = zip(self.ops, self.ys, image.to(self.op.device), strict=True)
+                return sum(0.5 * float(torch.linalg.vector_norm(op.forward(x) - y) ** 2) for op, y, x in pairs)
             return 0.5 * float(torch.linalg.vector_norm(self.op.forward(image.to(self.op.device)) - self.y) ** 2)
 
 
@@ -190,6 +225,16 @@ def _settle_sigma(op: LinearOperator, y: torch.Tensor, sigma: float | None) -> N
         return NoiseLevel(value, "given")
     value, how = modalities.estimate_sigma(op, y)
     return NoiseLevel(value, how) if value > 0 else None  # noise-free data: each user handles σ̂ = 0
+
+
+def _settle_sequence_sigma(
+    ops: list[LinearOperator], ys: list[torch.Tensor], sigma: float | None
+) -> NoiseLevel | None:
+    if sigma is not None:
+        return _settle_sigma(ops[0], ys[0], sigma)
+    found = [modalities.estimate_sigma(op, y) for op, y in zip(ops, ys, strict=True)]  # once per frame
+    value = float(np.median([v for v, _ in found]))
+    return NoiseLevel(value, f"median of per-frame {found[0][1]}") if value > 0 else None
 
 
 @dataclass
@@ -245,8 +290,24 @@ def reconstruct_file(
     if output is not None and Path(output).exists() and not force:
         raise FileExistsError(f"{output} exists; pass --force to overwrite")
     problem = source if isinstance(source, Problem) else Problem.from_file(source, sigma=sigma, device=device)
+    if problem.frames is not None:
+        res = _fit_sequence(problem, stop, average, device, progress, callbacks, options)
+    else:
+        res = _fit_frame(problem, stop, average, device, progress, callbacks, options)
+    name, direct = problem.direct_image()
+    if before_save is not None:
+        before_save(res)
+    out = None
+    if output is not None:
+        out = save_result(
+            output, res, backprojection=direct, source=problem.dataset, force=force, weights=weights
+        )  # fmt: skip
+    return Reconstruction(problem=problem, result=res, direct_image=direct, direct_name=name, output=out)
+
+
+def _fit_frame(problem: Problem, stop, average, device, progress, callbacks, options) -> Result:
     rules = problem.rules(stop, average) if stop is None or isinstance(stop, str) else stop
-    res = fit_api.reconstruct(  # looked up at call time (tests and tools may wrap it)
+    return fit_api.reconstruct(  # looked up at call time (tests and tools may wrap it)
         problem.y,
         problem.op,
         stop=rules,
@@ -257,12 +318,27 @@ def reconstruct_file(
         callbacks=callbacks,
         **options,
     )
-    name, direct = problem.direct_image()
-    if before_save is not None:
-        before_save(res)
-    out = None
-    if output is not None:
-        out = save_result(
-            output, res, backprojection=direct, source=problem.dataset, force=force, weights=weights
-        )  # fmt: skip
-    return Reconstruction(problem=problem, result=res, direct_image=direct, direct_name=name, output=out)
+
+
+def _fit_sequence(problem: Problem, stop, average, device, progress, callbacks, options) -> Result:
+    """A sequence file: one network for all frames (:func:`rfprior.fit.sequence.reconstruct_sequence`)."""
+    if stop is not None and not isinstance(stop, str):
+        raise ValueError("a frame sequence takes stop by name ('discrepancy' or 'fixed'), not rule objects")
+    single = ("fits", "init", "loss", "reg_noise_std")
+    refused = sorted(k for k in single if options.get(k) not in (None, 1, "mse", 0.0))
+    if refused:
+        raise ValueError(f"a frame sequence is fitted jointly; {', '.join(refused)} apply to single frames only")
+    kept = {k: v for k, v in options.items() if k not in single and v is not None}
+    return reconstruct_sequence(
+        problem.ys,
+        problem.ops,
+        stop=stop or "discrepancy",
+        average=average,
+        sigma=problem.sigma,
+        truth=problem.truth,
+        times=problem.times,
+        device=device,
+        progress=progress,
+        callbacks=callbacks,
+        **kept,
+    )

@@ -42,13 +42,24 @@ def _check_output_dir(path: Path | None, option: str) -> None:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from ..scenes import simulate
+    from ..scenes import simulate, simulate_frames
 
     if args.output.exists() and not args.force:
         raise FileExistsError(f"{args.output} exists; pass --force to overwrite")
     if args.size < 8:
         raise UsageError(f"--size must be ≥ 8, got {args.size}")
-    ds = simulate(args.modality, size=args.size, snr_db=args.snr, seed=args.seed, path=args.output, force=args.force)
+    frames, masks, interval = (getattr(args, k, None) for k in ("frames", "masks", "frame_interval"))
+    common = {"size": args.size, "snr_db": args.snr, "seed": args.seed, "path": args.output, "force": args.force}
+    if frames is None:
+        if masks is not None or interval is not None:
+            raise UsageError("--masks and --frame-interval need --frames N (a sequence file)")
+        ds = simulate(args.modality, **common)
+    else:
+        if frames < 1:
+            raise UsageError(f"--frames must be ≥ 1, got {frames}")
+        if interval is not None and not interval > 0:
+            raise UsageError(f"--frame-interval must be a positive number of seconds, got {interval:g}")
+        ds = simulate_frames(args.modality, frames=frames, masks=masks, frame_interval=interval, **common)
     print(f"wrote {args.output}: {args.modality}, measurements {dict(ds['measurements'].sizes)}, SNR {args.snr:g} dB")
     return 0
 
@@ -134,7 +145,7 @@ def _raise_interrupt(signum, frame):
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from ..workflows import compare, format_table
+    from ..workflows import compare
 
     _check_output_dir(args.json, "--json")
     _check_fits(args)
@@ -142,6 +153,15 @@ def _compare(args: argparse.Namespace) -> int:
     if args.priors and any(not p for p in priors):
         raise UsageError(f"--priors: empty prior name in {args.priors!r}; expected comma-separated names")
     problem = _load_problem(args)
+    if problem.frames is not None:
+        from ..workflows import compare_sequence
+
+        if args.priors:
+            raise UsageError("--priors: a frame sequence is compared with its default prior (joint and per frame)")
+        rows, _ = compare_sequence(
+            problem, iterations=args.iterations, seed=args.seed, device=args.device, progress=not args.quiet
+        )
+        return _print_table(args, rows, problem)
     rows, _ = compare(
         problem.op,
         problem.y,
@@ -158,6 +178,12 @@ def _compare(args: argparse.Namespace) -> int:
         fits=args.fits,
         penalty=_penalty(args),
     )
+    return _print_table(args, rows, problem)
+
+
+def _print_table(args: argparse.Namespace, rows, problem) -> int:
+    from ..workflows import format_table
+
     known = problem.sigma if problem.sigma is not None and problem.sigma.source in ("given", "file") else None
     print(format_table(rows, problem.size, sigma=known))  # misfit in units of Mσ² only for a σ the user gave
     if args.json is not None:

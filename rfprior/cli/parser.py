@@ -92,6 +92,19 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--snr", type=float, default=20.0, help="SNR in dB (default 20)")
     s.add_argument("--seed", type=int, default=defaults.FIT.seed)
     s.add_argument("--force", action="store_true", help="overwrite an existing output")
+    s.add_argument(
+        "--frames", type=int, default=None, help="write ONE sequence file of N frames of a moving scene (a frame axis)"
+    )
+    s.add_argument(
+        "--masks",
+        choices=("per_frame", "shared"),
+        default=None,
+        help="with --frames: per_frame (a different sampling per frame) or shared (one for all); default: "
+        "per_frame where the forward model's sampling can differ per frame (partial_fourier masks), else shared",
+    )
+    s.add_argument(
+        "--frame-interval", type=float, default=None, help="with --frames: seconds between frames (stores the times)"
+    )
 
     s = sub.add_parser("inspect", parents=[common], help="validate a measurement file and summarise it")
     s.add_argument("input", type=Path)

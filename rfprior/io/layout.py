@@ -16,6 +16,7 @@ import xarray as xr
 
 from .. import modalities
 from ..files.checks import Checker
+from ..modalities.frames import FRAME, TIMES
 from .schema import Record, check_modality, validate
 
 __all__ = ["build_operator", "geometry_from_dataset", "record_from_dataset", "to_dataset"]
@@ -24,17 +25,25 @@ __all__ = ["build_operator", "geometry_from_dataset", "record_from_dataset", "to
 def to_dataset(rec: Record) -> xr.Dataset:
     """The ``xarray.Dataset`` view of a record (see :func:`rfprior.io.load`)."""
     m = modalities.get(rec.modality)
-    coords, data = m.coords(rec.geometry, rec.measurements)
+    image_dims: tuple[str, ...] = m.image_dims
+    if rec.frames is None:
+        coords, data = m.coords(rec.geometry, rec.measurements)
+    else:
+        coords, data = m.sequence_coords(rec.geometry, rec.measurements)
+        coords = {**coords, FRAME: (FRAME, np.arange(rec.frames), {"long_name": "frame index"})}
+        if rec.geometry.get(TIMES) is not None:
+            coords[TIMES] = (FRAME, np.asarray(rec.geometry[TIMES]), {"units": "s", "long_name": "frame time"})
+        image_dims = (FRAME, *image_dims)
     data = dict(data)
-    data["measurements"] = (m.measurement_dims, rec.measurements)
+    data["measurements"] = (rec.dims, rec.measurements)
     if rec.valid is not None:
         data["valid"] = (
-            m.measurement_dims,
+            rec.dims,
             rec.valid,
             {"long_name": "measured entries (false: not measured, NaN in measurements)"},
         )
     if rec.truth is not None:
-        data["truth"] = (m.image_dims, rec.truth)
+        data["truth"] = (image_dims, rec.truth)
     attrs: dict[str, Any] = {"rfprior_format": 1, "modality": m.name, "description": rec.description}
     if rec.noise_sigma is not None:
         attrs["noise_sigma"] = rec.noise_sigma
@@ -61,8 +70,14 @@ def record_from_dataset(ds: xr.Dataset) -> tuple[str, dict[str, Any], Record]:
     if "measurements" not in ds.data_vars:
         var("measurements")
     g = m.geometry_from_dataset(ds, var)
-    values, valid = m.measurements_from_dataset(ds, g, chk)
-    rec = validate(chk.source, m.name, values, g, dims=m.measurement_dims, valid=valid)
+    if FRAME not in ds["measurements"].dims:
+        values, valid = m.measurements_from_dataset(ds, g, chk)
+        dims = m.measurement_dims
+    else:
+        values, valid, dims = m.sequence_from_dataset(ds, g, chk)
+        if TIMES in ds.variables:
+            g[TIMES] = ds[TIMES].values
+    rec = validate(chk.source, m.name, values, g, dims=dims, valid=valid)
     return m.name, rec.geometry, rec
 
 

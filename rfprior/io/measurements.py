@@ -12,6 +12,12 @@ File layout (docs/design.md §6, ``rfprior_format = 1``)::
                           false = not measured; NaN in /measurements marks the same
     /truth                optional complex image, attr dims
 
+A sequence file carries a ``frame`` axis: ``/measurements`` dims ``("frame", *one frame's dims)``
+(partial Fourier with one mask per frame: ``("frame", "ky", "kx")``, 0 outside each frame's mask),
+``/valid`` the same, ``/truth`` ``("frame", row, col)``, optional ``/geometry/times`` (s, one per
+frame, strictly increasing); the geometry is shared by all frames except the per-frame sampling
+(partial Fourier: ``/geometry/mask`` ``(F, H, W)``).
+
 See ``data/README.md`` for the accepted complex layouts and MATLAB notes.
 """
 
@@ -23,7 +29,6 @@ from typing import Any
 
 import h5py
 import numpy as np
-import torch
 import xarray as xr
 
 from .. import modalities
@@ -31,10 +36,11 @@ from ..files.atomic import atomic_path
 from ..files.checks import MISSING, Checker
 from ..files.errors import FormatError
 from ..files.hdf5 import open_hdf5, read_array, read_attr, read_dims
+from ..modalities.frames import FRAME, TIMES
 from .layout import record_from_dataset, to_dataset
 from .schema import Record, check_modality, validate
 
-__all__ = ["FORMAT_VERSION", "dataset_of", "load", "operator_from", "read_record", "save_dataset", "save_measurements"]
+__all__ = ["FORMAT_VERSION", "dataset_of", "load", "read_record", "save_dataset", "save_measurements"]
 
 #: The measurement-file format version this module reads and writes.
 FORMAT_VERSION = 1
@@ -60,7 +66,7 @@ def _read_raw(p: Path) -> dict[str, Any]:
         if not isinstance(group, h5py.Group):
             raise chk.fail("/geometry", MISSING if group is None else "a dataset", "a group of geometry fields")
         geometry = {
-            key: read_array(f, f"/geometry/{key}", p) for key in (*m.fields, *m.optional_fields) if key in group
+            key: read_array(f, f"/geometry/{key}", p) for key in (*m.fields, *m.optional_fields, TIMES) if key in group
         }
         valid = read_array(f, "/valid", p) if "valid" in f else None
         truth = truth_dims = None
@@ -98,7 +104,11 @@ def load(path: str | os.PathLike[str]) -> xr.Dataset:
         ``detector_distance``; and ``truth`` (dims ``("z", "x")`` for mimo, else
         ``("y", "x")``) when the file has one; ``valid`` (bool, the measurement dims)
         when some entries were not measured (those are NaN in ``measurements``; the
-        file marks them by NaN or by a boolean ``/valid``). Attributes: ``rfprior_format``,
+        file marks them by NaN or by a boolean ``/valid``). A sequence file adds a leading
+        ``frame`` dimension (coordinate ``frame`` = 0 … F−1, and ``times`` in s when the file
+        has ``/geometry/times``) to ``measurements``, ``valid`` and ``truth``; partial Fourier
+        with one mask per frame gives ``measurements`` and ``mask`` as ``(frame, ky, kx)``
+        (the full grid, 0 outside each frame's mask). Attributes: ``rfprior_format``,
         ``modality``, ``description`` and, when known, ``noise_sigma``, ``snr_db``.
         ``encoding["source"]`` holds the path.
 
@@ -159,13 +169,15 @@ def save_dataset(path: str | os.PathLike[str], dataset: xr.Dataset, *, force: bo
     a = dataset.attrs
     truth = None
     if "truth" in dataset.data_vars:
-        truth = dataset["truth"].transpose(*modalities.get(modality).image_dims).values
+        image_dims = modalities.get(modality).image_dims
+        truth = dataset["truth"].transpose(*((FRAME, *image_dims) if rec.frames else image_dims)).values
     extra = {k: v for k, v in a.items() if k not in _RESERVED}
     return save_measurements(
         path,
         modality,
         rec.measurements,
         geometry,
+        dims=rec.dims,
         truth=truth,
         valid=rec.valid,
         noise_sigma=a.get("noise_sigma"),
@@ -188,17 +200,21 @@ def _write(path: Path, rec: Record) -> None:
         if rec.snr_db is not None:
             f.attrs["snr_db"] = np.float64(rec.snr_db)
         d = f.create_dataset("measurements", data=rec.measurements, **opts)
-        d.attrs["dims"] = np.array(m.measurement_dims, dtype=h5py.string_dtype())
+        d.attrs["dims"] = np.array(rec.dims, dtype=h5py.string_dtype())
         if rec.valid is not None:
             d = f.create_dataset("valid", data=rec.valid, **opts)
-            d.attrs["dims"] = np.array(m.measurement_dims, dtype=h5py.string_dtype())
+            d.attrs["dims"] = np.array(rec.dims, dtype=h5py.string_dtype())
         g = f.create_group("geometry")
         for key, unit in m.fields.items():
             d = g.create_dataset(key, data=m.encode_field(key, rec.geometry[key]), **opts)
             d.attrs["units"] = unit
+        if rec.geometry.get(TIMES) is not None:
+            d = g.create_dataset(TIMES, data=np.asarray(rec.geometry[TIMES], dtype=np.float64), **opts)
+            d.attrs["units"] = "s"
         if rec.truth is not None:
             d = f.create_dataset("truth", data=rec.truth, **opts)
-            d.attrs["dims"] = np.array(m.image_dims, dtype=h5py.string_dtype())
+            image_dims = m.image_dims if rec.frames is None else (FRAME, *m.image_dims)
+            d.attrs["dims"] = np.array(image_dims, dtype=h5py.string_dtype())
 
 
 def save_measurements(
@@ -209,6 +225,8 @@ def save_measurements(
     *,
     truth: Any = None,
     valid: Any = None,
+    times: Any = None,
+    dims: Any = None,
     noise_sigma: float | None = None,
     snr_db: float | None = None,
     description: str = "",
@@ -224,12 +242,20 @@ def save_measurements(
     measurements : complex array or tensor of shape ``op.out_shape`` — mimo
         ``(N_T, N_R, N_f)``; partial Fourier ``(K,)`` (kept samples in row-major
         order of the mask) or the full grid ``(H, W)`` (samples are taken at the
-        mask); tomography ``(N_angles, N_det)``
-    geometry : dict of the fields listed in the module docstring (SI units)
-    truth : optional complex image ``(H, W)`` (the operator's input)
+        mask); tomography ``(N_angles, N_det)``. **A sequence**: one axis more in front,
+        ``(F, *one frame)`` (partial Fourier with one mask per frame ``(F, H, W)``: the
+        full grid ``(F, H, W)``, values outside each frame's mask ignored and stored as 0)
+    geometry : dict of the fields listed in the module docstring (SI units); for a sequence
+        shared by all frames, except a partial-Fourier ``mask`` ``(F, H, W)`` (one per frame)
+    truth : optional complex image ``(H, W)`` (the operator's input); ``(F, H, W)`` for a sequence
     valid : optional boolean array of the measurements' shape (mimo, diffraction
         tomography): false marks an entry that was not measured. NaN in
         ``measurements`` marks one too; the file stores both (NaN and ``/valid``).
+    times : a sequence's frame times in s ``(F,)``, strictly increasing (stored as
+        ``/geometry/times``); ``geometry["times"]`` is the same field (give one of them)
+    dims : the axis names of ``measurements`` (default: the canonical order, a sequence
+        recognised by one axis more); e.g. ``("frame", "sample")`` for partial-Fourier samples
+        whose frame count happens to equal the mask's height
     noise_sigma : noise σ per real/imaginary component, if known
     snr_db : ``10 log10(‖Ax‖² / E‖n‖²)``, if known
     force : replace an existing file
@@ -245,11 +271,19 @@ def save_measurements(
         ``path`` exists and ``force`` is false.
     """
     p = Path(path)
+    geometry = dict(geometry)
+    if times is not None:
+        if geometry.get(TIMES) is not None:
+            raise FormatError(f"{p} (writing)", f"/geometry/{TIMES}", "times given twice (times= and geometry)", "one")
+        geometry[TIMES] = times
+    if dims is not None:
+        dims = (dims,) if isinstance(dims, str) else tuple(dims)
     rec = validate(
         f"{p} (writing)",
         modality,
         measurements,
-        dict(geometry),
+        geometry,
+        dims=dims,
         truth=truth,
         valid=valid,
         noise_sigma=noise_sigma,
@@ -283,42 +317,3 @@ def _extra_attrs(source: str, attrs: dict[str, Any] | None) -> dict[str, Any]:
         else:
             raise FormatError(source, f"@{k}", f"a value of type {type(v).__name__}", "a string, number or array")
     return out
-
-
-def operator_from(
-    dataset: xr.Dataset | Record | str | os.PathLike[str],
-    *,
-    dtype: torch.dtype = torch.complex64,
-    device: torch.device | str | None = None,
-) -> tuple[Any, torch.Tensor]:
-    """The forward operator and the measurement tensor of a loaded Dataset, a validated Record or a file path.
-
-    Returns
-    -------
-    op : LinearOperator
-        ``MIMORadar``, ``PartialFourier`` or ``DiffractionTomography`` with ``dtype``/``device``;
-        when some entries were not measured (a ``valid`` variable), that operator
-        restricted to the measured ones (``op.restrict(valid)``: ``out_shape (K,)``,
-        ``dims ("sample",)``, ``op.op`` the full operator, ``op.index`` the flat indices).
-    y : complex tensor of shape ``op.out_shape`` (``dtype``, ``device``): the measured values
-    """
-    if isinstance(dataset, (str, os.PathLike)):
-        source, rec = os.fspath(dataset), read_record(dataset)
-    elif isinstance(dataset, Record):
-        source, rec = "<record>", dataset
-    elif isinstance(dataset, xr.Dataset):
-        source, rec = dataset.encoding.get("source", "<dataset>"), record_from_dataset(dataset)[2]
-    else:
-        raise TypeError(f"dataset must be an xarray.Dataset, a Record or a path, got {type(dataset).__name__}")
-    values = rec.measurements
-    try:
-        op = modalities.get(rec.modality).build_operator(rec.geometry, dtype=dtype, device=device)
-    except ValueError as exc:  # a geometry the format accepts but the operator does not
-        raise FormatError(source, "/geometry", f"a geometry the operator rejects ({exc})", "a valid geometry") from None
-    if tuple(values.shape) != op.out_shape:  # pragma: no cover - guarded by validation
-        raise ValueError(f"measurements of shape {tuple(values.shape)} do not match the operator's {op.out_shape}")
-    if rec.valid is not None:
-        op = op.restrict(torch.as_tensor(rec.valid))
-        values = values[rec.valid]
-    y = torch.as_tensor(np.ascontiguousarray(values)).to(device=op.device, dtype=dtype)
-    return op, y

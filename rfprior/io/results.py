@@ -11,6 +11,10 @@ Layout::
     image, final_image (+ backprojection, oracle_image when given)   (<row>, x, ri)
     spread (real; only for a mean of several fits)                   (<row>, x)
     <history variables>                                              (iteration)
+
+A sequence result (images ``(F, H, W)``) writes them as ``(frame, <row>, x, ri)`` (``spread``
+``(frame, <row>, x)``), with the source's ``frame``/``times`` coordinates when it has them, and
+optional per-frame variables ``(frame,)`` (``save_result(..., frame_variables={...})``).
     attrs: rfprior_result_format = 1, rfprior_version, chosen_iteration, final_iteration,
            seed, interrupted (0/1), stop_reason, [sigma], scale, backtracks,
            [oracle_iteration, oracle_psnr, image_psnr], settings / choices / rule_summaries /
@@ -37,6 +41,7 @@ from ..files.atomic import atomic_path
 from ..files.attrs import to_json as _to_json
 from ..files.checks import MISSING, Checker, as_numpy
 from ..files.hdf5 import open_hdf5, read_attr
+from ..modalities.frames import FRAME, TIMES
 from ..weights import WEIGHTS_GROUP, load_weights, weights_dataset
 from .measurements import load
 
@@ -50,14 +55,36 @@ _COMPLEX_LAYOUT = "complex variables carry a trailing dimension 'ri' of length 2
 
 
 def _image(value: Any, name: str, dims: tuple[str, str]) -> tuple[tuple[str, ...], np.ndarray]:
+    """A complex image ``(H, W)`` — or a sequence's ``(F, H, W)`` — split along a trailing ``ri`` axis."""
     arr = as_numpy(value)
-    if arr.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D image (H, W), got shape {arr.shape}")
+    if arr.ndim not in (2, 3):
+        raise ValueError(f"{name} must be a 2-D image (H, W) or a sequence of images (F, H, W), got shape {arr.shape}")
     if arr.dtype.kind not in "biufc":
         raise TypeError(f"{name} must be numeric, got dtype {arr.dtype}")
     real = np.float32 if arr.dtype in (np.complex64, np.float32) else np.float64
     arr = arr.astype(np.complex128)
-    return (*dims, "ri"), np.stack((arr.real, arr.imag), axis=-1).astype(real)
+    lead = (FRAME,) if arr.ndim == 3 else ()
+    return (*lead, *dims, "ri"), np.stack((arr.real, arr.imag), axis=-1).astype(real)
+
+
+def _frame_variables(ds: xr.Dataset, variables: Any) -> xr.Dataset:
+    """Per-frame 1-D variables ``(frame,)``: one value per frame of the images (or of each other)."""
+    if variables is None:
+        return ds
+    if not isinstance(variables, dict):
+        raise TypeError(f"frame_variables must be a dict of name → array (F,), got {type(variables).__name__}")
+    for name, value in variables.items():
+        arr = as_numpy(value)
+        if not isinstance(name, str) or not name or name in ds.variables or name == "ri":
+            raise ValueError(f"frame_variables: {name!r} is not a free variable name of the result")
+        if arr.ndim != 1 or arr.dtype.kind not in "biuf":
+            found = f"shape {arr.shape}, dtype {arr.dtype}"
+            raise ValueError(f"frame_variables[{name!r}] must be a real 1-D array (F,), got {found}")
+        n = ds.sizes.get(FRAME)
+        if n is not None and arr.size != n:
+            raise ValueError(f"frame_variables[{name!r}] has {arr.size} values; the result has {n} frames")
+        ds[name] = (FRAME, arr)
+    return ds
 
 
 def _source_info(source: Any) -> tuple[str, str | None, xr.Dataset | None]:
@@ -74,8 +101,10 @@ def _source_info(source: Any) -> tuple[str, str | None, xr.Dataset | None]:
     raise TypeError(f"source must be a path, an xarray.Dataset or None, got {type(source).__name__}")
 
 
-def result_dataset(result: Any, *, backprojection: Any = None, source: Any = None) -> xr.Dataset:
-    """The Dataset :func:`save_result` writes (complex images split along ``ri``)."""
+def result_dataset(
+    result: Any, *, backprojection: Any = None, source: Any = None, frame_variables: dict[str, Any] | None = None
+) -> xr.Dataset:
+    """The Dataset :func:`save_result` writes (complex images split along ``ri``; see :func:`save_result`)."""
     for name in ("image", "final_image", "chosen_iteration", "history", "settings", "seed", "stop_reason"):
         if not hasattr(result, name):
             raise TypeError(f"result has no attribute {name!r}; expected an rfprior Result")
@@ -92,17 +121,33 @@ def result_dataset(result: Any, *, backprojection: Any = None, source: Any = Non
     images["oracle_image"] = getattr(result, "oracle_image", None)
     for name, value in images.items():
         if value is not None:
-            ds[name] = _image(value, f"result.{name}" if name != "backprojection" else "backprojection", dims)
+            label = f"result.{name}" if name != "backprojection" else "backprojection"
+            vdims, arr = _image(value, label, dims)
+            if FRAME in ds.sizes and (FRAME not in vdims or arr.shape[0] != ds.sizes[FRAME]):
+                found = f"shape {arr.shape[:-1]}"
+                raise ValueError(f"{label}: {found}; the other images are a sequence of {ds.sizes[FRAME]} frames")
+            if FRAME in vdims and any(FRAME not in ds[v].dims for v in images if v in ds.data_vars):
+                raise ValueError(f"{label} is a sequence of {arr.shape[0]} frames; the other images are single frames")
+            ds[name] = (vdims, arr)
     spread = getattr(result, "spread", None)
     if spread is not None:
         arr = as_numpy(spread)
-        if arr.ndim != 2 or arr.dtype.kind not in "biuf":
-            raise ValueError(f"result.spread must be a real 2-D image (H, W), got shape {arr.shape}, dtype {arr.dtype}")
-        ds["spread"] = (dims, arr)
+        sdims = ds["image"].dims[:-1] if "image" in ds.data_vars else dims
+        if arr.ndim != len(sdims) or arr.dtype.kind not in "biuf":
+            raise ValueError(
+                f"result.spread must be a real image with the axes {sdims} of result.image, "
+                f"got shape {arr.shape}, dtype {arr.dtype}"
+            )
+        ds["spread"] = (sdims, arr)
+    ds = _frame_variables(ds, frame_variables)
     if src is not None:
         for d in dims:
             if d in src.coords and src.sizes.get(d) == ds.sizes[d]:
                 ds = ds.assign_coords({d: src[d].variable})
+        if FRAME in ds.sizes and src.sizes.get(FRAME) == ds.sizes[FRAME]:
+            for c in (FRAME, TIMES):
+                if c in src.coords:
+                    ds = ds.assign_coords({c: src[c].variable})
     sigma = getattr(result, "sigma", None)
     attrs: dict[str, Any] = {
         "rfprior_result_format": RESULT_FORMAT,
@@ -141,14 +186,17 @@ def save_result(
     source: Any = None,
     force: bool = False,
     weights: bool = False,
+    frame_variables: dict[str, Any] | None = None,
 ) -> Path:
     """Write a reconstruction result atomically as NetCDF4/HDF5 (``.nc``).
 
     Parameters
     ----------
     path : output file; its directory must exist
-    result : an :class:`rfprior.Result` (anything with its attributes)
-    backprojection : optional complex image ``(H, W)``, the classical baseline
+    result : an :class:`rfprior.Result` (anything with its attributes); its ``image`` and
+        ``final_image`` are ``(H, W)``, or ``(F, H, W)`` for a frame sequence (written with dims
+        ``("frame", <row>, <col>, "ri")``)
+    backprojection : optional complex image ``(H, W)`` (``(F, H, W)`` for a sequence), the classical baseline
     source : the measurement file's path or its loaded Dataset; the path is recorded
         and, when the file is readable, the image coordinates and modality too
     force : replace an existing file
@@ -156,6 +204,8 @@ def save_result(
         :class:`~rfprior.result.NetworkState`) in the group ``network_state``, so that
         ``reconstruct(..., init=path)`` / ``rfprior reconstruct --init path`` can warm-start
         from the file. Costs the prior's size (e.g. ≈ 0.4 MB for ``dip_small``).
+    frame_variables : optional per-frame real 1-D variables, ``{name: array (F,)}`` (e.g. a
+        ``frame_misfit``), written over the ``frame`` dimension; ``F`` must be the images' frame count
 
     Raises
     ------
@@ -166,7 +216,7 @@ def save_result(
     ValueError
         ``weights=True`` but the result carries no network state.
     """
-    ds = result_dataset(result, backprojection=backprojection, source=source)
+    ds = result_dataset(result, backprojection=backprojection, source=source, frame_variables=frame_variables)
     wds = None
     if weights:
         state = getattr(result, "weights", None)
@@ -187,7 +237,8 @@ def load_result(path: str | os.PathLike[str]) -> xr.Dataset:
     -------
     xarray.Dataset
         ``image``, ``final_image`` (and ``backprojection``, ``oracle_image`` when
-        stored) as complex ``(row, x)`` variables, ``spread`` (real) for a mean of
+        stored) as complex ``(row, x)`` variables — ``(frame, row, x)`` for a sequence, with
+        its per-frame variables over ``frame`` — ``spread`` (real) for a mean of
         several fits, the history over ``iteration``,
         and the attributes with ``settings``/``choices``/``rule_summaries``/
         ``history_attrs`` decoded to dicts, ``interrupted`` to a bool and ``sigma``

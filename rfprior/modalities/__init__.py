@@ -11,7 +11,7 @@ specific operator class first; a restricted operator by its parent's).
 * ``"diffraction_tomography"``: :class:`Tomography`, for :class:`operators.DiffractionTomography`.
 
 A new forward model is one module with a :class:`Modality` subclass and one call,
-``rfprior.modalities.register(MyModality())``.
+``rfprior.modalities.register(MyModality())``. Frame sequences come with it (:class:`FrameHooks`).
 """
 
 from __future__ import annotations
@@ -23,12 +23,15 @@ import torch
 from operators import LinearOperator
 
 from .base import Modality, ModalityDefaults, NoiseEstimator, forward_model
+from .frames import FrameChecker, FrameHooks
 from .mimo import MIMO
 from .partial_fourier import PartialFourierModality
 from .tomography import Tomography
 
 __all__ = [
     "MIMO",
+    "FrameChecker",
+    "FrameHooks",
     "Modality",
     "ModalityDefaults",
     "NoiseEstimator",

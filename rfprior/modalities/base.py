@@ -14,6 +14,8 @@ A modality owns, for its forward model:
   :meth:`~Modality.estimate_sigma` with the generic fall-backs);
 * the **direct image** and the ℓ1 basis of the fair classical baselines
   (:meth:`~Modality.direct_image`, :attr:`~Modality.l1_basis`);
+* **frame sequences** (:class:`~rfprior.modalities.FrameHooks`, generic: every frame is
+  checked by the single-frame methods above; per-frame sampling fields in ``frame_fields``);
 * **simulation**: the default geometry and its knobs (:meth:`~Modality.default_geometry`,
   :attr:`~Modality.geometry_parameters`), the default scene (:meth:`~Modality.default_scene`)
   and a moving scene for frame sequences (:meth:`~Modality.moving_scene`);
@@ -40,6 +42,7 @@ from operators import LinearOperator, RestrictedOperator, backproject
 
 from ..files.checks import Checker
 from ..noise import complete_rows, sigma_mad, sigma_range_complement
+from .frames import FrameHooks
 
 __all__ = ["Modality", "ModalityDefaults", "NoiseEstimator", "format_si", "forward_model"]
 
@@ -81,11 +84,14 @@ def forward_model(op: Any) -> Any:
     return op
 
 
-class Modality:
+class Modality(FrameHooks):
     """One forward model: its file schema, operator, noise estimator, baselines, simulation and defaults.
 
     Subclasses set the class attributes and implement the methods marked *required*; the
     others have generic defaults. Instances are stateless; the registry holds one per name.
+    Frame sequences come for free (:class:`~rfprior.modalities.FrameHooks`: each frame is
+    checked by the single-frame methods); a modality whose sampling may differ per frame lists
+    those geometry fields in :attr:`~rfprior.modalities.FrameHooks.frame_fields`.
     """
 
     #: the file's ``modality`` attribute and the CLI's name (required)

@@ -2,6 +2,10 @@
 
 File fields: ``mask (H, W)`` (bool, centred k-space). Measurements: the kept samples ``(sample,)``
 in row-major order of the mask, or the full grid ``(ky, kx)`` (samples are taken at the mask).
+
+Sequences: the mask may be shared ``(H, W)`` — measurements ``(frame, sample)`` (or the full grid
+``(frame, ky, kx)``, reduced to the samples) — or one per frame ``(F, H, W)``: measurements then on
+the full grid ``(frame, ky, kx)``, stored with 0 outside each frame's mask (ignored on reading).
 """
 
 from __future__ import annotations
@@ -16,10 +20,11 @@ import xarray as xr
 from operators import PartialFourier, backproject
 from operators.masks import cartesian_mask, radial_mask, variable_density_mask
 
-from ..files.checks import Checker
+from ..files.checks import Checker, as_numpy
 from ..noise import sigma_partial_fourier
 from ..phantoms import complex_phantom, moving_phantom
 from .base import Modality, ModalityDefaults, NoiseEstimator
+from .frames import FRAME, FrameChecker
 
 __all__ = ["HOLDOUT_REASON", "PartialFourierModality"]
 
@@ -30,6 +35,7 @@ HOLDOUT_REASON = (
     "measured in rfprior's docs/notes.md); use the discrepancy rule"
 )
 _FULL_GRID = ("ky", "kx")  # partial Fourier data may also be given on the full k-space grid
+_GRID_SEQUENCE = (FRAME, *_FULL_GRID)  # a sequence with per-frame masks: the full grid per frame
 
 
 class PartialFourierModality(Modality):
@@ -53,6 +59,7 @@ class PartialFourierModality(Modality):
     geometry_parameters = MappingProxyType({"acceleration": 4.0, "mask_kind": "variable_density", "mask_seed": None})
     scene_kinds = ("shepp_logan", "ellipses")
     range_complement_fallback = False
+    frame_fields = MappingProxyType({"mask": 2})
 
     def check_geometry(self, chk: Checker, geometry: dict[str, Any]) -> dict[str, Any]:
         mask = chk.require(geometry, "mask", "/geometry/mask", "a boolean (H, W) mask")
@@ -74,7 +81,7 @@ class PartialFourierModality(Modality):
         return arr
 
     def image_shape(self, geometry: dict[str, Any]) -> tuple[int, int]:
-        return tuple(geometry["mask"].shape)  # type: ignore[return-value]
+        return tuple(geometry["mask"].shape[-2:])  # type: ignore[return-value]
 
     def coords(self, geometry: dict[str, Any], measurements: np.ndarray) -> tuple[dict[str, Any], dict[str, Any]]:
         h, w = geometry["mask"].shape
@@ -95,6 +102,8 @@ class PartialFourierModality(Modality):
         return flat
 
     def geometry_from_dataset(self, ds: xr.Dataset, var: Any) -> dict[str, Any]:
+        if "mask" in ds.variables and FRAME in ds["mask"].dims:  # a sequence with one mask per frame
+            return {"mask": ds["mask"].transpose(FRAME, ...).values}
         h, w = var("mask").shape
         flat = self._positions(ds, var, Checker(ds.encoding.get("source", "<dataset>")))
         mask = np.zeros(h * w, dtype=bool)
@@ -107,9 +116,106 @@ class PartialFourierModality(Modality):
         flat = self._positions(ds, lambda n: ds[n].values, chk)
         return chk.finite("measurements", ds["measurements"].values[np.argsort(flat)]), None
 
+    # -- sequences: a shared mask (frame, sample), or one mask per frame on the full grid (frame, ky, kx)
+
+    def is_sequence(self, arr: np.ndarray, dims: tuple[str, ...] | None, geometry: dict[str, Any]) -> bool:
+        """Without ``dims``: 3 axes, or 2 axes ``(F, K)`` that are not the 2-D mask's full grid."""
+        if dims is not None or arr.ndim != 2:
+            return super().is_sequence(arr, dims, geometry)
+        try:
+            mask = as_numpy(geometry.get("mask"))
+        except (TypeError, ValueError):  # pragma: no cover - the mask check reports it
+            return False
+        if mask.ndim == 3:
+            return True
+        return mask.ndim == 2 and arr.shape != mask.shape and arr.shape[1] == int(np.count_nonzero(mask))
+
+    def sequence_dims(self, geometry: dict[str, Any]) -> tuple[str, ...]:
+        return _GRID_SEQUENCE if np.ndim(geometry["mask"]) == 3 else (FRAME, *self.measurement_dims)
+
+    def check_frames(
+        self,
+        chk: Checker,
+        arr: np.ndarray,
+        dims: tuple[str, ...] | None,
+        geometry: dict[str, Any],
+        frame_geometries: list[dict[str, Any]],
+    ) -> np.ndarray:
+        f = "/measurements"
+        mask = geometry["mask"]
+        full = (dims is None and arr.ndim == 3) or (dims is not None and set(dims) == set(_GRID_SEQUENCE))
+        if mask.ndim == 2:
+            canonical = _GRID_SEQUENCE if full else (FRAME, *self.measurement_dims)
+            arr = chk.axes(f, arr, dims, canonical)
+            return np.stack([
+                self.check_measurements(FrameChecker(chk, i), arr[i], canonical[1:], g)
+                for i, g in enumerate(frame_geometries)
+            ])  # fmt: skip
+        if not full:
+            found = f"dims {list(dims)}" if dims is not None else f"{arr.ndim} axes (shape {arr.shape})"
+            expected = f"the full k-space grid per frame, dims {list(_GRID_SEQUENCE)} (one mask per frame)"
+            raise chk.fail(f, found, expected)
+        arr = chk.axes(f, arr, dims, _GRID_SEQUENCE)
+        chk.shape(f, arr, mask.shape, "(F, H, W) of the per-frame /geometry/mask")
+        return np.where(mask, arr, 0).astype(arr.dtype)  # values outside a frame's mask are not measurements
+
+    def frame_values(self, values: np.ndarray, geometry: dict[str, Any]) -> np.ndarray:
+        return values[geometry["mask"]] if values.ndim == 2 else values
+
+    def stack_frames(self, values: list[np.ndarray], geometry: dict[str, Any]) -> tuple[np.ndarray, tuple[str, ...]]:
+        mask = geometry["mask"]
+        if mask.ndim == 2:
+            return super().stack_frames(values, geometry)
+        out = np.zeros(mask.shape, dtype=np.result_type(*[np.asarray(v).dtype for v in values]))
+        for i, v in enumerate(values):
+            out[i][mask[i]] = np.asarray(v)
+        return out, _GRID_SEQUENCE
+
+    def sequence_coords(self, geometry: dict[str, Any], measurements: np.ndarray) -> tuple[dict, dict]:
+        mask = geometry["mask"]
+        if mask.ndim == 2:
+            return self.coords(geometry, measurements[0])
+        _, h, w = mask.shape
+        coords = {
+            "ky": ("ky", np.arange(h), {"units": "grid index", "note": f"DC at ky = {h // 2}"}),
+            "kx": ("kx", np.arange(w), {"units": "grid index", "note": f"DC at kx = {w // 2}"}),
+        }
+        return coords, {"mask": (_GRID_SEQUENCE, mask)}
+
+    def sequence_from_dataset(
+        self, ds: xr.Dataset, geometry: dict[str, Any], chk: Checker
+    ) -> tuple[np.ndarray, np.ndarray | None, tuple[str, ...]]:
+        y = ds["measurements"]
+        dims = self.sequence_dims(geometry)
+        if set(y.dims) != set(dims):
+            raise chk.fail("measurements", f"dims {y.dims}", f"dims {dims}")
+        if geometry["mask"].ndim == 3:
+            return y.transpose(*dims).values, None, dims
+        flat = self._positions(ds, lambda n: ds[n].values, chk)
+        return y.transpose(*dims).values[:, np.argsort(flat)], None, dims
+
+    def sequence_geometry(
+        self, size: int, *, frames: int, seed: int = 0, per_frame: bool = False, **params: Any
+    ) -> dict[str, Any]:
+        """``per_frame``: one mask per frame ``(F, H, W)``, each of the same kind and acceleration, seeded
+        ``mask_seed·1000 + f`` (``mask_seed`` defaults to ``seed``); a given ``mask`` is used as is."""
+        if not per_frame or "mask" in params:
+            return self.default_geometry(size, seed=seed, **params)
+        base = seed if params.get("mask_seed") is None else params["mask_seed"]
+        masks = [
+            self.default_geometry(size, seed=seed, **{**params, "mask_seed": base * 1000 + f})["mask"]
+            for f in range(frames)
+        ]
+        return {"mask": np.stack(masks)}
+
     def describe(self, ds: xr.Dataset) -> list[str]:
         mask = ds["mask"].values
         frac = float(mask.mean())
+        if mask.ndim == 3:
+            k = mask.reshape(mask.shape[0], -1).sum(axis=1)
+            count = str(k.min()) if k.min() == k.max() else f"{k.min()}–{k.max()}"
+            return [f"  mask          one per frame: {mask.shape[0]} × {mask.shape[1]}×{mask.shape[2]}, "
+                    f"{count} samples per frame, {frac:.1%} sampled ({1 / frac:.2f}×)"]
         return [f"  mask          {mask.shape[0]}×{mask.shape[1]}, {frac:.1%} sampled ({1 / frac:.2f}×)"]
 
     def build_operator(

@@ -20,7 +20,7 @@ from operators.tomography import index_to_object
 
 from ..files.checks import Checker
 from ..noise import sigma_evanescent
-from ..phantoms import dielectric_phantom
+from ..phantoms import dielectric_phantom, generator
 from .base import Modality, ModalityDefaults, NoiseEstimator, format_si
 
 __all__ = ["Tomography"]
@@ -189,3 +189,27 @@ class Tomography(Modality):
             raise ValueError(f"diffraction_tomography scenes: kind must be 'cell', got {kind!r}")
         n = dielectric_phantom(tuple(geometry["shape"]), seed, medium_index=geometry["medium_index"])
         return index_to_object(n, geometry["wavelength"], geometry["medium_index"])
+
+    def moving_scene(self, geometry: dict[str, Any], t: float, seed: int = 0, *, speed: float = 1.0) -> torch.Tensor:
+        """Frame ``t`` of the cell of :meth:`default_scene` with one dense droplet moving through it.
+
+        The droplet (index ``+0.02``, absorption ``2e-4``, a soft disk of radius ``max(1.5, size/16)``
+        pixels) starts at a seeded point inside the cell and moves ``speed`` pixels per frame along a
+        seeded direction; the cell is static. The same ``seed`` gives the same cell and path in every
+        frame. Returns the object function (m⁻²), complex128 ``(H, W)``.
+        """
+        h, w = tuple(geometry["shape"])
+        nm = geometry["medium_index"]
+        n = dielectric_phantom((h, w), seed, medium_index=nm)
+        g = generator(seed, 14)
+        u = torch.rand(3, generator=g, dtype=torch.float64).tolist()
+        ang = 2 * math.pi * u[0]
+        cy = h / 2 + (u[1] - 0.5) * 0.3 * h + speed * t * math.sin(ang)
+        cx = w / 2 + (u[2] - 0.5) * 0.3 * w + speed * t * math.cos(ang)
+        yy = torch.arange(h, dtype=torch.float64)[:, None]
+        xx = torch.arange(w, dtype=torch.float64)[None, :]
+        r = torch.sqrt((yy - cy) ** 2 + (xx - cx) ** 2)
+        radius = max(1.5, min(h, w) / 16)
+        droplet = torch.sigmoid((radius - r) / 0.5)
+        n = n + complex(0.02, 2e-4) * droplet
+        return index_to_object(n, geometry["wavelength"], nm)
