@@ -60,6 +60,8 @@ class ModalityDefaults:
     penalty_factor : ``penalty_weight="auto"``: the fraction of the TV-discrepancy λ
     iterations : the iteration budget (``None``: :attr:`rfprior.defaults.FitDefaults.iterations`)
     lr : the Adam step size (``None``: :attr:`rfprior.defaults.FitDefaults.lr`)
+    sequence_temporal_weight : a frame sequence's joint fit: the weight w of temporal differences in its
+        spatio-temporal TV penalty (0: per-frame TV; :func:`rfprior.fit.sequence.reconstruct_sequence`)
     """
 
     prior: str = "deep_decoder"
@@ -67,6 +69,7 @@ class ModalityDefaults:
     penalty_factor: float = 0.5
     iterations: int | None = None
     lr: float | None = None
+    sequence_temporal_weight: float = 0.0
 
 
 def format_si(value: float, unit: str) -> str:

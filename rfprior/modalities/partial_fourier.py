@@ -53,7 +53,9 @@ class PartialFourierModality(Modality):
     image_dims = ("y", "x")
     fields = MappingProxyType({"mask": "1"})
     image_size_fields = "/geometry/mask"
-    defaults = ModalityDefaults(prior="deep_decoder", penalty="tv", penalty_factor=0.25, iterations=3000)
+    defaults = ModalityDefaults(
+        prior="deep_decoder", penalty="tv", penalty_factor=0.25, iterations=3000, sequence_temporal_weight=2.0
+    )
     unsuitable_rules = MappingProxyType({"holdout": HOLDOUT_REASON})
     direct_image_name = "zero filled"
     geometry_parameters = MappingProxyType({"acceleration": 4.0, "mask_kind": "variable_density", "mask_seed": None})

@@ -115,3 +115,17 @@ def test_a_shared_operator_and_a_stacked_y_are_a_sequence() -> None:
     y = op.forward(truth)
     res = rfprior.reconstruct(y, op, iterations=20, stop=[], progress=False, **SMALL)
     assert res.image.shape == (3, 16, 16) and res.stop_reason.startswith("fixed budget")
+
+
+def test_the_spatio_temporal_penalty_is_the_forward_models_default_and_couples_neighbours() -> None:
+    ys, op_list, truth, sigma = _sequence(frames=4, snr=10.0)
+    common = dict(iterations=200, sigma=sigma, truth=truth, progress=False, stop="fixed", **SMALL)
+    coupled = reconstruct_sequence(ys, op_list, **common)
+    assert coupled.settings["sequence"]["temporal_weight"] == 2.0  # partial Fourier's default
+    apart = reconstruct_sequence(ys, op_list, temporal_weight=0.0, **common)
+    assert apart.settings["sequence"]["temporal_weight"] == 0.0
+    # a slowly moving scene: penalising temporal differences brings neighbouring frames closer together
+    jump = lambda img: float((img[1:] - img[:-1]).abs().mean())  # noqa: E731
+    assert jump(coupled.image) < jump(apart.image)
+    with pytest.raises(ValueError, match="temporal_weight"):
+        reconstruct_sequence(ys, op_list, temporal_weight=-1.0, progress=False)
