@@ -44,6 +44,22 @@ SECTIONS: dict[str, tuple[str, str]] = {
         "Time to result of the default, 64² and 128² (2 threads)",
         "python -m benchmarks.time_to_result --sizes 64,128 --threads 2",
     ),
+    "sequences_check": (
+        "Sequences: one network for a whole sequence, held-out k-space sequences (64², 16 frames)",
+        "python -m benchmarks.sequences --tier check --prior-every 8 --part i/2 (each i), then --merge 2",
+    ),
+    "sequences_check_radar": (
+        "Sequences: held-out radar sequences (32², 16 frames)",
+        "python -m benchmarks.sequences --tier check_radar --prior-every 8 --part i/2 (each i), then --merge 2",
+    ),
+    "sequences_tune": (
+        "Sequences: tuning tier (32², 8 frames; the first default, per-frame penalty)",
+        "python -m benchmarks.sequences --tier tune --temporal-weight 0 --part i/2 (each i), then --merge 2",
+    ),
+    "sequences_memory": (
+        "Sequences: peak memory of the joint fit (4 and 32 frames)",
+        "python -m benchmarks.sequences --memory",
+    ),
     "engine": ("Engine: per-iteration cost and time to result", "python -m benchmarks.engine"),
     "batch": ("Batch throughput: files per minute on 1, 2 and 4 Dask workers", "python -m benchmarks.batch"),
     "warm_start": (

@@ -84,7 +84,9 @@ def _scores(images: torch.Tensor, truth: torch.Tensor, frames: list[int] | None 
     return {"psnr": float(np.mean(p)), "ssim": float(np.mean(s)), "psnr_frames": p}
 
 
-def run_case(case: dict[str, Any], iterations: int | None = None, prior_every: int = 4) -> dict[str, Any]:
+def run_case(
+    case: dict[str, Any], iterations: int | None = None, prior_every: int = 4, temporal_weight: float | None = None
+) -> dict[str, Any]:
     """One sequence: every method's mean PSNR/SSIM over frames and seconds per frame."""
     import operators as ops
     import rfprior
@@ -95,7 +97,8 @@ def run_case(case: dict[str, Any], iterations: int | None = None, prior_every: i
     sigma, how = _sequence_sigma(ys, op_list)  # what the joint fit estimates; the baselines use the same
     scores: dict[str, Any] = {}
     t = time.perf_counter()
-    res = rfprior.reconstruct(ys, op_list, iterations=iterations, progress=False)
+    extra = {} if temporal_weight is None else {"temporal_weight": temporal_weight}
+    res = rfprior.fit.sequence.reconstruct_sequence(ys, op_list, iterations=iterations, progress=False, **extra)
     scores["joint"] = {**_scores(res.image, truth), "seconds_per_frame": (time.perf_counter() - t) / n,
                        "chosen_iteration": res.chosen_iteration, "stop": res.stop_reason[:60]}  # fmt: skip
     t = time.perf_counter()
@@ -148,7 +151,7 @@ def summarise(rows: list[dict[str, Any]], tier: str) -> str:
 
 
 def memory(size: int, frames: int = 32) -> float:
-    """Peak resident memory (MiB) of a fresh process running a 32-frame joint fit (50 steps) at ``size``²."""
+    """Peak resident memory (MiB) of a fresh process running a ``frames``-frame joint fit (50 steps) at ``size``²."""
     code = (
         "import resource, torch, benchmarks.sequences as s, rfprior\n"
         f"ys, ops, truth, sigma = s.simulate({{'family': 'kspace4', 'size': {size}, 'frames': {frames}, "
@@ -169,14 +172,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--prior-every", type=int, default=4, help="one-frame prior on every n-th frame (0: none)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--part", default="1/1")
-    ap.add_argument("--memory", action="store_true", help="peak memory of a 32-frame joint fit at 64² and 128²")
+    ap.add_argument("--memory", action="store_true", help="peak memory of 4- and 32-frame joint fits at 64², 128²")
     ap.add_argument("--merge", type=int, default=None, help="merge n parts written with --part i/n")
+    ap.add_argument("--temporal-weight", type=float, default=None, help="the joint fit's (default: the model's)")
     args = ap.parse_args(argv)
     if args.merge:
         return _write(merge_parts(None, f"sequences_{args.tier}", args.merge), args.tier, args.merge)
     torch.set_num_threads(args.threads)
     if args.memory:
-        table = [[s, 32, memory(s)] for s in (64, 128)]
+        table = [[s, f, memory(s, f)] for s in (64, 128) for f in (4, 32)]
         write_outputs("sequences_memory", {"machine": machine(), "rows": table},
                       "# Sequences — peak memory\n\n" + md_table(["size", "frames", "peak RSS MiB"], table, "{:.0f}"))
         print(md_table(["size", "frames", "peak RSS MiB"], table, "{:.0f}"))
@@ -189,8 +193,9 @@ def main(argv: list[str] | None = None) -> int:
     i, n = parse_part(args.part)
     cases = cases[i - 1 :: n]
     part = part_path(None, f"sequences_{args.tier}", args.part)
-    rows = run(cases, lambda c: run_case(c, its, args.prior_every), part,
-               settings={"iterations": its, "prior_every": args.prior_every})  # fmt: skip
+    tw = args.temporal_weight
+    settings = {"iterations": its, "prior_every": args.prior_every, **({} if tw is None else {"temporal_weight": tw})}
+    rows = run(cases, lambda c: run_case(c, its, args.prior_every, tw), part, settings=settings)
     if n > 1:  # a part: merged later with --merge n
         return 0
     return _write(rows, args.tier)
