@@ -290,6 +290,8 @@ def reconstruct_file(
     if output is not None and Path(output).exists() and not force:
         raise FileExistsError(f"{output} exists; pass --force to overwrite")
     problem = source if isinstance(source, Problem) else Problem.from_file(source, sigma=sigma, device=device)
+    if problem.frames is not None and weights:
+        raise ValueError("weights: a frame sequence's joint fit stores no network state for a warm start")
     if problem.frames is not None:
         res = _fit_sequence(problem, stop, average, device, progress, callbacks, options)
     else:
@@ -328,7 +330,7 @@ def _fit_sequence(problem: Problem, stop, average, device, progress, callbacks, 
     refused = sorted(k for k in single if options.get(k) not in (None, 1, "mse", 0.0))
     if refused:
         raise ValueError(f"a frame sequence is fitted jointly; {', '.join(refused)} apply to single frames only")
-    kept = {k: v for k, v in options.items() if k not in single and v is not None}
+    kept = {k: v for k, v in options.items() if k not in single and (v is not None or k == "penalty")}
     return reconstruct_sequence(
         problem.ys,
         problem.ops,

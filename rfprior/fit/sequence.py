@@ -2,8 +2,9 @@ r"""The joint fit of a frame sequence: one network for all frames (:func:`recons
 
 Frame ``t`` of the sequence is ``x_t = f_θ(z(s_t)) / (s‖A‖)`` with one network ``f_θ`` and per-frame
 inputs on a smooth path (:class:`rfprior.priors.sequence.FramePath`). Each Adam step takes a
-mini-batch of ``batch`` frames (a seeded shuffle, every frame once per epoch), so memory does not
-grow with the number of frames F:
+mini-batch of ``batch`` frames (a seeded shuffle, every frame once per epoch; with a spatio-temporal
+penalty a window of consecutive frames, every frame in ``batch`` windows per epoch), so memory does
+not grow with the number of frames F:
 
 .. math:: \min_θ \; \frac{1}{B}\sum_{t \in \text{batch}} \Big[\tfrac12 \|A_t x_t − y_t\|^2 + λ\,\mathrm{TV}(x_t)\Big]
 
@@ -145,7 +146,8 @@ def reconstruct_sequence(
     _check(ys, ops)
     n_frames = len(ys)
     dev = torch.device(device) if device is not None else ops[0].device
-    ops = [op.to(device=dev) for op in ops]
+    moved: dict[int, LinearOperator] = {}
+    ops = [moved.setdefault(id(op), op.to(device=dev)) for op in ops]  # a shared operator stays one object
     ys = [y.to(device=dev, dtype=op.dtype) for y, op in zip(ys, ops, strict=True)]
     seed = fit.seed if seed is None else int(seed)
     iterations = defaults.default_iterations(ops[0]) if iterations is None else int(iterations)
@@ -160,10 +162,15 @@ def reconstruct_sequence(
     temporal_weight = float(temporal_weight)
     if not (temporal_weight >= 0 and math.isfinite(temporal_weight)):
         raise ValueError(f"temporal_weight must be a finite number ≥ 0, got {temporal_weight!r}")
+    checkpoint_every = fit.checkpoint_every if checkpoint_every is None else int(checkpoint_every)
+    if checkpoint_every < 1:
+        raise ValueError(f"checkpoint_every must be ≥ 1, got {checkpoint_every}")
     if stop not in ("discrepancy", "fixed"):
         raise ValueError(f"stop must be 'discrepancy' or 'fixed' for a sequence, got {stop!r}")
     batch = min(batch, n_frames)
     every = max(10, math.ceil(n_frames / batch)) if every is None else int(every)
+    if every < 1:
+        raise ValueError(f"every must be ≥ 1, got {every}")
     times = list(range(n_frames)) if times is None else [float(v) for v in times]
     if len(times) != n_frames:
         raise ValueError(f"times must have one entry per frame ({n_frames}), got {len(times)}")
@@ -176,7 +183,13 @@ def reconstruct_sequence(
             raise ValueError(f"sigma must be a positive finite number, got {sigma!r}")
     else:
         sigma_value, source = _sequence_sigma(ys, ops)
+    if not sigma_value > 0 and stop == "discrepancy":
+        raise ValueError(
+            f"the noise σ ({source}) is {sigma_value:g}: noise-free data leave the discrepancy rule undefined; "
+            "pass sigma= or stop='fixed'"
+        )
     m_total = sum(int(y.numel()) for y in ys)
+    noise = m_total * sigma_value**2 if sigma_value > 0 else math.nan
 
     net, prior_settings = resolve_prior(prior, ops[0].in_shape, seed, prior_kwargs, ops[0])
     net = net.to(dev)
@@ -224,6 +237,7 @@ def reconstruct_sequence(
             "temporal_weight": float(temporal_weight),
         },
     }
+    windows = temporal_weight > 0 and fit_pen is not None and n_frames > 1
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     order = torch.Generator().manual_seed(seed + 104729)
     queue: list[int] = []
@@ -260,20 +274,20 @@ def reconstruct_sequence(
     try:
         for it in range(start, iterations):
             opt.zero_grad(set_to_none=True)
-            if temporal_weight > 0:  # a window of consecutive frames, coupled by the spatio-temporal penalty
-                if not queue:
-                    queue = torch.randperm(n_frames - batch + 1, generator=order).tolist()
+            if windows:  # a window of consecutive frames, coupled by the spatio-temporal penalty
+                if not queue:  # starts −(B−1) … F−1, clipped: every frame lies in B windows of an epoch
+                    queue = (torch.randperm(n_frames + batch - 1, generator=order) - (batch - 1)).tolist()
                 first, queue = queue[0], queue[1:]
-                frames = list(range(first, first + batch))
+                frames = list(range(max(first, 0), min(first + batch, n_frames)))
                 u = torch.cat([net(path([t])) for t in frames])
                 term = sum(_half_sq(unit_ops[t].forward(u[i]) - y_fit[t]) for i, t in enumerate(frames))
                 if fit_pen is not None:
                     term = term + fit_pen.weight * _st_tv(u, temporal_weight, fit_pen.eps)
-                (term / batch).backward()
-                loss = float(term.detach()) / batch
+                (term / len(frames)).backward()
+                loss = float(term.detach()) / len(frames)
             else:
-                if len(queue) < batch:
-                    queue += torch.randperm(n_frames, generator=order).tolist()
+                if not queue:  # every frame once per epoch (the epoch's last batch may be smaller)
+                    queue = torch.randperm(n_frames, generator=order).tolist()
                 frames, queue = queue[:batch], queue[batch:]
                 loss = 0.0
                 for t in frames:
@@ -288,7 +302,7 @@ def reconstruct_sequence(
             if bar is not None:
                 bar.update(1)
             if (it + 1) % every and it + 1 != iterations:
-                if checkpoint is not None and checkpoint_every and (it + 1) % checkpoint_every == 0:
+                if checkpoint is not None and (it + 1) % checkpoint_every == 0:
                     _save(checkpoint, net, opt, order, queue, ema, hist, it + 1, settings)
                 continue
             x = images()
@@ -298,7 +312,7 @@ def reconstruct_sequence(
             hist["iteration"].append(it)
             hist["loss"].append(last_loss)
             hist["misfit"].append(total)
-            hist["discrepancy"].append(total / (m_total * sigma_value**2))
+            hist["discrepancy"].append(total / noise)
             hist["frame_misfit"].append(per)
             hist["time"].append(time.perf_counter() - t0)
             if truth is not None:
@@ -306,8 +320,8 @@ def reconstruct_sequence(
                 hist["psnr"].append(float(np.mean([float(psnr(x[t], tr[t])) for t in range(n_frames)])))
                 hist["psnr_average"].append(float(np.mean([float(psnr(ema[t], tr[t])) for t in range(n_frames)])))
             if bar is not None:
-                bar.set_postfix({"misfit/(Mσ²)": f"{total / (m_total * sigma_value**2):.3f}"}, refresh=False)
-            if checkpoint is not None and checkpoint_every and (it + 1) % checkpoint_every == 0:
+                bar.set_postfix({"misfit/(Mσ²)": f"{total / noise:.3f}"}, refresh=False)
+            if checkpoint is not None and (it + 1) % checkpoint_every == 0:
                 _save(checkpoint, net, opt, order, queue, ema, hist, it + 1, settings)
             state = SequenceState(it, total, per, x)
             if any(cb(state) for cb in callbacks):
@@ -330,7 +344,7 @@ def reconstruct_sequence(
         elif stop == "fixed":
             reason = f"fixed budget of {iterations} iterations"
         else:
-            low = min(hist["misfit"]) / (m_total * sigma_value**2) if hist["misfit"] else math.nan
+            low = min(hist["misfit"]) / noise if hist["misfit"] else math.nan
             reason = (
                 f"iteration budget of {iterations} reached; the sequence misfit never reached τMσ² (lowest "
                 f"½‖r‖²/(Mσ²) = {low:.3g} > τ = {tau:g}; σ = {sigma_value:.3g} {source}); the "
@@ -358,7 +372,7 @@ def reconstruct_sequence(
         rule_summaries={"discrepancy": {"sigma": sigma_value, "sigma_source": source, "tau": tau, "M": m_total}},
     )
     if truth is not None:
-        tr = truth.to(out.image.dtype)
+        tr = truth.to(device="cpu", dtype=out.image.dtype)
         out.image_psnr = float(np.mean([float(psnr(out.image[t], tr[t])) for t in range(n_frames)]))
         if hist["psnr"]:
             best = int(np.argmax(hist["psnr"]))
@@ -451,6 +465,8 @@ def from_reconstruct(y: Any, op: Any, given: dict[str, Any]) -> Result:
     if bad:
         raise ValueError(f"a frame sequence is fitted jointly; {', '.join(bad)} apply to single frames only")
     kwargs = {k: given[k] for k in _PASSED if k in given and given[k] is not None}
+    if "penalty" in given:
+        kwargs["penalty"] = given["penalty"]  # None means no penalty, not the default
     stop = given.get("stop")
     if stop is None:
         kwargs["stop"] = "discrepancy"
