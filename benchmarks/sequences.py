@@ -8,8 +8,9 @@ scene (:meth:`rfprior.modalities.Modality.moving_scene`), one σ for the sequenc
 * ``kspace`` — a dynamic phantom (static support and dots, a moving inner ellipse, smooth phase)
   with a **different variable-density mask per frame** (4× or 8×).
 
-Methods, none tuned with the truth, all at the σ the joint fit estimates from the data (median of
-per-frame estimates): ``joint`` (:func:`rfprior.reconstruct` on the whole sequence, its defaults),
+Methods, none tuned with the truth; the TV methods at the σ the joint fit estimates from the data
+(median of per-frame estimates), the one-frame prior at its own per-frame estimate (as it runs
+alone): ``joint`` (:func:`rfprior.reconstruct` on the whole sequence, its defaults),
 ``tv`` (per-frame TV, λ by the discrepancy principle), ``sttv``
 (:func:`operators.tv_sequence_discrepancy`: λ by the discrepancy principle on the whole sequence,
 the temporal weight by held-out measurements), ``prior`` (the one-frame default on every
@@ -142,7 +143,7 @@ def summarise(rows: list[dict[str, Any]], tier: str) -> str:
         "Median over sequences of the mean PSNR [dB] over frames. `joint`: one network for the whole sequence "
         "(`rfprior.reconstruct(ys, ops)` defaults); `tv`: per-frame TV-discrepancy; `sttv`: spatio-temporal TV, λ by "
         "the discrepancy principle on the whole sequence, temporal weight by held-out measurements; `prior`: the "
-        "one-frame default on every 4th frame. All at the σ estimated from the data. `joint − best TV`: median "
+        "one-frame default on every n-th frame (`--prior-every`). σ estimated from the data. `joint − best TV`: median "
         "(and worst) of joint minus the better of `tv` and `sttv` per sequence.",
         "",
         md_table(head, table),

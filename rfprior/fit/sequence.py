@@ -40,7 +40,7 @@ from ..priors.sequence import FramePath, default_anchors
 from ..result import Result
 from .resolve import resolve_prior
 
-__all__ = ["SequenceState", "reconstruct_sequence"]
+__all__ = ["SequenceState", "next_frames", "reconstruct_sequence"]
 
 
 @dataclass
@@ -274,11 +274,8 @@ def reconstruct_sequence(
     try:
         for it in range(start, iterations):
             opt.zero_grad(set_to_none=True)
+            frames, queue = next_frames(queue, order, n_frames, batch, windows)
             if windows:  # a window of consecutive frames, coupled by the spatio-temporal penalty
-                if not queue:  # starts −(B−1) … F−1, clipped: every frame lies in B windows of an epoch
-                    queue = (torch.randperm(n_frames + batch - 1, generator=order) - (batch - 1)).tolist()
-                first, queue = queue[0], queue[1:]
-                frames = list(range(max(first, 0), min(first + batch, n_frames)))
                 u = torch.cat([net(path([t])) for t in frames])
                 term = sum(_half_sq(unit_ops[t].forward(u[i]) - y_fit[t]) for i, t in enumerate(frames))
                 if fit_pen is not None:
@@ -286,9 +283,6 @@ def reconstruct_sequence(
                 (term / len(frames)).backward()
                 loss = float(term.detach()) / len(frames)
             else:
-                if not queue:  # every frame once per epoch (the epoch's last batch may be smaller)
-                    queue = torch.randperm(n_frames, generator=order).tolist()
-                frames, queue = queue[:batch], queue[batch:]
                 loss = 0.0
                 for t in frames:
                     u = net(path([t]))[0]
@@ -378,6 +372,26 @@ def reconstruct_sequence(
             best = int(np.argmax(hist["psnr"]))
             out.oracle_iteration, out.oracle_psnr = hist["iteration"][best], hist["psnr"][best]
     return out
+
+
+def next_frames(
+    queue: list[int], order: torch.Generator, n_frames: int, batch: int, windows: bool
+) -> tuple[list[int], list[int]]:
+    """The frames of the next step and the rest of the epoch's queue (a seeded shuffle per epoch).
+
+    Without ``windows``: every frame once per epoch, ``batch`` at a time (the epoch's last batch may be
+    smaller). With ``windows``: consecutive frames ``[s, s + batch)`` clipped to ``[0, F)`` for the
+    starts ``s = −(batch−1) … F−1`` in a shuffled order, so every frame lies in ``batch`` windows of an
+    epoch, the first and last frames included.
+    """
+    if windows:
+        if not queue:
+            queue = (torch.randperm(n_frames + batch - 1, generator=order) - (batch - 1)).tolist()
+        first, queue = queue[0], queue[1:]
+        return list(range(max(first, 0), min(first + batch, n_frames))), queue
+    if not queue:
+        queue = torch.randperm(n_frames, generator=order).tolist()
+    return queue[:batch], queue[batch:]
 
 
 def _half_sq(r: torch.Tensor) -> torch.Tensor:

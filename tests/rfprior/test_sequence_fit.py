@@ -129,3 +129,29 @@ def test_the_spatio_temporal_penalty_is_the_forward_models_default_and_couples_n
     assert jump(coupled.image) < jump(apart.image)
     with pytest.raises(ValueError, match="temporal_weight"):
         reconstruct_sequence(ys, op_list, temporal_weight=-1.0, progress=False)
+
+
+def test_review_fixes_penalty_none_checkpoints_windows_and_noise_free_data(tmp_path) -> None:
+    ys, op_list, _, sigma = _sequence(frames=5)
+    # penalty=None means no penalty (not the forward model's default TV)
+    res = rfprior.reconstruct(ys, op_list, iterations=12, sigma=sigma, penalty=None, progress=False, **SMALL)
+    assert res.settings["penalty"] is None
+    # checkpoints are written at the default interval without checkpoint_every
+    ckpt = tmp_path / "run.ckpt"
+    reconstruct_sequence(ys, op_list, iterations=100, sigma=sigma, stop="fixed", checkpoint=ckpt, progress=False,
+                         **SMALL)  # fmt: skip
+    assert ckpt.is_file() and torch.load(ckpt, weights_only=False)["iteration"] == 100
+    # windows of consecutive frames: every frame is fitted equally often per epoch (ends included)
+    from rfprior.fit.sequence import next_frames
+
+    for windows, per_epoch, each in ((True, 7, 3), (False, 2, 1)):
+        g, queue, seen = torch.Generator().manual_seed(0), [], []
+        for _ in range(per_epoch):
+            frames, queue = next_frames(queue, g, 5, 3, windows)
+            assert frames == sorted(set(frames)) if windows else len(set(frames)) == len(frames)
+            seen += frames
+        assert not queue and np.bincount(seen, minlength=5).tolist() == [each] * 5
+    # noise-free data: the discrepancy rule is undefined, said plainly
+    clean = [op.forward(torch.zeros(op.in_shape, dtype=op.dtype)) for op in op_list]
+    with pytest.raises(ValueError, match="noise-free"):
+        reconstruct_sequence(clean, op_list, iterations=5, progress=False, **SMALL)
