@@ -60,8 +60,8 @@ class ModalityDefaults:
     penalty_factor : ``penalty_weight="auto"``: the fraction of the TV-discrepancy λ
     iterations : the iteration budget (``None``: :attr:`rfprior.defaults.FitDefaults.iterations`)
     lr : the Adam step size (``None``: :attr:`rfprior.defaults.FitDefaults.lr`)
-    sequence_temporal_weight : a frame sequence's joint fit: the weight w of temporal differences in its
-        spatio-temporal TV penalty (0: per-frame TV; :func:`rfprior.fit.sequence.reconstruct_sequence`)
+    sequence_temporal_weight : the weight w of temporal differences in a frame sequence's spatio-temporal
+    TV penalty (0: per-frame TV; :func:`rfprior.fit.sequence.reconstruct_sequence`)
     """
 
     prior: str = "deep_decoder"
