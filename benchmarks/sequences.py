@@ -91,11 +91,11 @@ def run_case(
     """One sequence: every method's mean PSNR/SSIM over frames and seconds per frame."""
     import operators as ops
     import rfprior
-    from rfprior.fit.sequence import _sequence_sigma
+    from rfprior.fit.sequence import sequence_sigma
 
     ys, op_list, truth, sigma_true = simulate(case)
     n = len(ys)
-    sigma, how = _sequence_sigma(ys, op_list)  # what the joint fit estimates; the baselines use the same
+    sigma, how = sequence_sigma(ys, op_list)  # what the joint fit estimates; the baselines use the same
     scores: dict[str, Any] = {}
     t = time.perf_counter()
     extra = {} if temporal_weight is None else {"temporal_weight": temporal_weight}

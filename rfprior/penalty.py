@@ -57,15 +57,18 @@ def auto_factor(op: LinearOperator) -> float:
     return modality_defaults(op).penalty_factor
 
 
-def total_variation(x: torch.Tensor, eps: float = 0.0) -> torch.Tensor:
+def total_variation(x: torch.Tensor, eps: float = 0.0, temporal_weight: float = 0.0) -> torch.Tensor:
     """Isotropic TV of complex or real images ``(..., H, W)``, summed over everything (differentiable).
 
-    ``eps`` (squared image units) smooths the norm at zero gradient: ``√(|∇x|² + eps)``.
+    ``eps`` (squared image units) smooths the norm at zero gradient: ``√(|∇x|² + eps)``. With
+    ``temporal_weight`` w > 0 the axis before the image axes is time (a stack ``(..., F, H, W)``) and
+    the norm is spatio-temporal: ``√(|∂_y x|² + |∂_x x|² + w² |x_{t+1} − x_t|² + eps)``.
     """
-    dy = torch.diff(x, dim=-2)
-    dx = torch.diff(x, dim=-1)
-    # forward differences with a Neumann boundary: the last row / column has no difference (padded with 0)
-    sq = torch.nn.functional.pad(dy.abs() ** 2, (0, 0, 0, 1)) + torch.nn.functional.pad(dx.abs() ** 2, (0, 1))
+    pad = torch.nn.functional.pad
+    # forward differences with a Neumann boundary: the last row / column / frame has no difference (padded with 0)
+    sq = pad(torch.diff(x, dim=-2).abs() ** 2, (0, 0, 0, 1)) + pad(torch.diff(x, dim=-1).abs() ** 2, (0, 1))
+    if temporal_weight > 0 and x.ndim >= 3:
+        sq = sq + temporal_weight**2 * pad(torch.diff(x, dim=-3).abs() ** 2, (0, 0, 0, 0, 0, 1))
     return torch.sqrt(sq + eps).sum()
 
 

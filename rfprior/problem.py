@@ -27,7 +27,7 @@ from operators import LinearOperator
 
 from . import modalities
 from .fit import api as fit_api
-from .fit.sequence import reconstruct_sequence
+from .fit.sequence import reconstruct_sequence, sequence_sigma
 from .io import dataset_of, operator_from, operators_from, read_record, save_result
 from .io.schema import Record
 from .modalities import Modality
@@ -232,9 +232,8 @@ def _settle_sequence_sigma(
 ) -> NoiseLevel | None:
     if sigma is not None:
         return _settle_sigma(ops[0], ys[0], sigma)
-    found = [modalities.estimate_sigma(op, y) for op, y in zip(ops, ys, strict=True)]  # once per frame
-    value = float(np.median([v for v, _ in found]))
-    return NoiseLevel(value, f"median of per-frame {found[0][1]}") if value > 0 else None
+    value, how = sequence_sigma(ys, ops)  # one estimate per frame, their median
+    return NoiseLevel(value, how) if value > 0 else None
 
 
 @dataclass

@@ -29,7 +29,7 @@ from .loop import IterationState
 from .options import FitOptions
 from .resolve import load_init, prior_of, resolve_loss, resolve_prior
 from .runner import Run
-from .sequence import from_reconstruct, is_sequence
+from .sequence import reconstruct_sequence
 
 __all__ = ["reconstruct"]
 
@@ -308,3 +308,68 @@ def _resume(run: Run, path: Path, settings: dict[str, Any]) -> None:
         diff = sorted(k for k in settings if ckpt["settings"].get(k) != settings[k])
         raise ValueError(f"resume: checkpoint {path} was made with different settings ({', '.join(diff)})")
     run.load_state_dict(ckpt)
+
+
+def is_sequence(y: Any, op: Any) -> bool:
+    """``reconstruct(y, op)`` on a sequence: a list of operators, or ``y`` with a leading frame axis."""
+    if isinstance(op, (list, tuple)):
+        return True
+    return (
+        isinstance(op, LinearOperator)
+        and isinstance(y, torch.Tensor)
+        and y.ndim == len(op.out_shape) + 1
+        and tuple(y.shape[1:]) == tuple(op.out_shape)
+    )
+
+
+#: :func:`rfprior.reconstruct` keywords a sequence fit takes as they are
+_PASSED = (
+    "prior", "prior_kwargs", "iterations", "lr", "seed", "device", "sigma", "truth", "progress", "callbacks",
+    "checkpoint", "checkpoint_every", "resume", "penalty", "penalty_weight",
+)  # fmt: skip
+
+
+def from_reconstruct(y: Any, op: Any, given: dict[str, Any]) -> Result:
+    """:func:`rfprior.reconstruct` on a sequence: its keywords mapped onto :func:`reconstruct_sequence`.
+
+    ``stop``: ``None`` (the default: discrepancy + running average), ``[]`` / a
+    :class:`~rfprior.stopping.FixedIterations` first (the whole budget), or a
+    :class:`~rfprior.stopping.Discrepancy` first (its σ and τ); a
+    :class:`~rfprior.stopping.RunningAverage` among the rules returns the average. Other rules,
+    ``fits > 1``, ``init``, input jitter and a loss other than MSE are single-frame options.
+    """
+    from ..stopping import Discrepancy, FixedIterations, RunningAverage
+
+    refused = {
+        "fits": given.get("fits") not in (None, 1),
+        "init": given.get("init") is not None,
+        "reg_noise_std": given.get("reg_noise_std") not in (None, 0, 0.0),
+        "loss": given.get("loss") not in (None, "mse"),
+    }
+    bad = [k for k, v in refused.items() if v]
+    if bad:
+        raise ValueError(f"a frame sequence is fitted jointly; {', '.join(bad)} apply to single frames only")
+    kwargs = {k: given[k] for k in _PASSED if k in given and given[k] is not None}
+    if "penalty" in given:
+        kwargs["penalty"] = given["penalty"]  # None means no penalty, not the default
+    stop = given.get("stop")
+    if stop is None:
+        kwargs["stop"] = "discrepancy"
+    else:
+        rules = [stop] if not isinstance(stop, (list, tuple)) else list(stop)
+        kwargs["average"] = any(isinstance(r, RunningAverage) for r in rules)
+        first = rules[0] if rules else FixedIterations()
+        if isinstance(first, FixedIterations):
+            kwargs["stop"] = "fixed"
+        elif isinstance(first, Discrepancy):
+            kwargs["stop"] = "discrepancy"
+            kwargs["tau"] = first.tau
+            if first.sigma is not None and kwargs.get("sigma") is None:
+                kwargs["sigma"] = first.sigma
+        else:
+            raise ValueError(
+                f"stop: a frame sequence offers the discrepancy rule (on the whole sequence) or a fixed budget, "
+                f"not {type(first).__name__}"
+            )
+    ys = list(y) if isinstance(y, torch.Tensor) else y
+    return reconstruct_sequence(ys, op, **kwargs)

@@ -34,13 +34,14 @@ from operators import LinearOperator
 
 from .. import defaults, modalities
 from ..files.atomic import atomic_path
+from ..losses import half_squared_norm
 from ..metrics import psnr
-from ..penalty import resolve_penalty
+from ..penalty import resolve_penalty, total_variation
 from ..priors.sequence import FramePath, default_anchors
 from ..result import Result
 from .resolve import resolve_prior
 
-__all__ = ["SequenceState", "next_frames", "reconstruct_sequence"]
+__all__ = ["SequenceState", "next_frames", "reconstruct_sequence", "sequence_sigma"]
 
 
 @dataclass
@@ -69,8 +70,8 @@ def _check(ys: Sequence[torch.Tensor], ops: Sequence[LinearOperator]) -> None:
             raise ValueError(f"y[{t}] contains NaN or Inf")
 
 
-def _sequence_sigma(ys: Sequence[torch.Tensor], ops: Sequence[LinearOperator]) -> tuple[float, str]:
-    """σ of a sequence: the median of the frames' estimates (one estimate per frame)."""
+def sequence_sigma(ys: Sequence[torch.Tensor], ops: Sequence[LinearOperator]) -> tuple[float, str]:
+    """σ of a sequence: the median of the frames' estimates (one estimate per frame) and its source."""
     found = [modalities.estimate_sigma(op, y) for op, y in zip(ops, ys, strict=True)]
     return float(np.median([s for s, _ in found])), f"median of per-frame {found[0][1]}"
 
@@ -182,7 +183,7 @@ def reconstruct_sequence(
         if not (sigma_value > 0 and math.isfinite(sigma_value)):
             raise ValueError(f"sigma must be a positive finite number, got {sigma!r}")
     else:
-        sigma_value, source = _sequence_sigma(ys, ops)
+        sigma_value, source = sequence_sigma(ys, ops)
     if not sigma_value > 0 and stop == "discrepancy":
         raise ValueError(
             f"the noise σ ({source}) is {sigma_value:g}: noise-free data leave the discrepancy rule undefined; "
@@ -250,9 +251,12 @@ def reconstruct_sequence(
     chosen_image: torch.Tensor | None = None
     start, t0, last_loss = 0, time.perf_counter(), math.nan
 
+    inputs = [path.inputs[t : t + 1] for t in range(n_frames)]  # views: no index tensor per step
+    truth_dev = None if truth is None else truth.to(dev)
+
     def images() -> torch.Tensor:
         with torch.no_grad():
-            return torch.stack([net(path([t]))[0] for t in range(n_frames)]) * to_data
+            return torch.stack([net(z)[0] for z in inputs]) * to_data
 
     if resume is not None:
         ckpt = torch.load(Path(resume), map_location=dev, weights_only=False)
@@ -276,21 +280,20 @@ def reconstruct_sequence(
             opt.zero_grad(set_to_none=True)
             frames, queue = next_frames(queue, order, n_frames, batch, windows)
             if windows:  # a window of consecutive frames, coupled by the spatio-temporal penalty
-                u = torch.cat([net(path([t])) for t in frames])
-                term = sum(_half_sq(unit_ops[t].forward(u[i]) - y_fit[t]) for i, t in enumerate(frames))
-                if fit_pen is not None:
-                    term = term + fit_pen.weight * _st_tv(u, temporal_weight, fit_pen.eps)
+                u = torch.cat([net(inputs[t]) for t in frames])
+                term = sum(half_squared_norm(unit_ops[t].forward(u[i]) - y_fit[t]) for i, t in enumerate(frames))
+                term = term + fit_pen.weight * total_variation(u, fit_pen.eps, temporal_weight)
+                loss = term.detach() / len(frames)
                 (term / len(frames)).backward()
-                loss = float(term.detach()) / len(frames)
             else:
                 loss = 0.0
                 for t in frames:
-                    u = net(path([t]))[0]
-                    term = _half_sq(unit_ops[t].forward(u) - y_fit[t])
+                    u = net(inputs[t])[0]
+                    term = half_squared_norm(unit_ops[t].forward(u) - y_fit[t])
                     if fit_pen is not None:
                         term = term + fit_pen(u)
                     (term / len(frames)).backward()
-                    loss += float(term.detach()) / len(frames)
+                    loss = loss + term.detach() / len(frames)  # a tensor: no device sync per step
             opt.step()
             last_loss = loss
             if bar is not None:
@@ -304,13 +307,13 @@ def reconstruct_sequence(
             per = [0.5 * float(torch.linalg.vector_norm(op.forward(x[t]) - ys[t]) ** 2) for t, op in enumerate(ops)]
             total = float(sum(per))
             hist["iteration"].append(it)
-            hist["loss"].append(last_loss)
+            hist["loss"].append(float(last_loss))
             hist["misfit"].append(total)
             hist["discrepancy"].append(total / noise)
             hist["frame_misfit"].append(per)
             hist["time"].append(time.perf_counter() - t0)
-            if truth is not None:
-                tr = truth.to(dev)
+            if truth_dev is not None:
+                tr = truth_dev
                 hist["psnr"].append(float(np.mean([float(psnr(x[t], tr[t])) for t in range(n_frames)])))
                 hist["psnr_average"].append(float(np.mean([float(psnr(ema[t], tr[t])) for t in range(n_frames)])))
             if bar is not None:
@@ -394,18 +397,6 @@ def next_frames(
     return queue[:batch], queue[batch:]
 
 
-def _half_sq(r: torch.Tensor) -> torch.Tensor:
-    return 0.5 * torch.sum(r.real**2 + r.imag**2)
-
-
-def _st_tv(u: torch.Tensor, w: float, eps: float) -> torch.Tensor:
-    """Isotropic spatio-temporal TV of a stack ``(B, H, W)`` (forward differences, Neumann boundary)."""
-    pad = torch.nn.functional.pad
-    sq = pad(torch.diff(u, dim=-2).abs() ** 2, (0, 0, 0, 1)) + pad(torch.diff(u, dim=-1).abs() ** 2, (0, 1))
-    sq = sq + w**2 * pad(torch.diff(u, dim=0).abs() ** 2, (0, 0, 0, 0, 0, 1))
-    return torch.sqrt(sq + eps).sum()
-
-
 def _history(hist: dict[str, list], n_frames: int) -> xr.Dataset:
     its = np.asarray(hist["iteration"], dtype=np.int64)
     data: dict[str, Any] = {
@@ -438,67 +429,3 @@ def _save(path, net, opt, order, queue, ema, hist, iteration, settings) -> None:
     with atomic_path(path, force=True) as tmp:
         torch.save(state, tmp)
 
-
-def is_sequence(y: Any, op: Any) -> bool:
-    """``reconstruct(y, op)`` on a sequence: a list of operators, or ``y`` with a leading frame axis."""
-    if isinstance(op, (list, tuple)):
-        return True
-    return (
-        isinstance(op, LinearOperator)
-        and isinstance(y, torch.Tensor)
-        and y.ndim == len(op.out_shape) + 1
-        and tuple(y.shape[1:]) == tuple(op.out_shape)
-    )
-
-
-#: :func:`rfprior.reconstruct` keywords a sequence fit takes as they are
-_PASSED = (
-    "prior", "prior_kwargs", "iterations", "lr", "seed", "device", "sigma", "truth", "progress", "callbacks",
-    "checkpoint", "checkpoint_every", "resume", "penalty", "penalty_weight",
-)  # fmt: skip
-
-
-def from_reconstruct(y: Any, op: Any, given: dict[str, Any]) -> Result:
-    """:func:`rfprior.reconstruct` on a sequence: its keywords mapped onto :func:`reconstruct_sequence`.
-
-    ``stop``: ``None`` (the default: discrepancy + running average), ``[]`` / a
-    :class:`~rfprior.stopping.FixedIterations` first (the whole budget), or a
-    :class:`~rfprior.stopping.Discrepancy` first (its σ and τ); a
-    :class:`~rfprior.stopping.RunningAverage` among the rules returns the average. Other rules,
-    ``fits > 1``, ``init``, input jitter and a loss other than MSE are single-frame options.
-    """
-    from ..stopping import Discrepancy, FixedIterations, RunningAverage
-
-    refused = {
-        "fits": given.get("fits") not in (None, 1),
-        "init": given.get("init") is not None,
-        "reg_noise_std": given.get("reg_noise_std") not in (None, 0, 0.0),
-        "loss": given.get("loss") not in (None, "mse"),
-    }
-    bad = [k for k, v in refused.items() if v]
-    if bad:
-        raise ValueError(f"a frame sequence is fitted jointly; {', '.join(bad)} apply to single frames only")
-    kwargs = {k: given[k] for k in _PASSED if k in given and given[k] is not None}
-    if "penalty" in given:
-        kwargs["penalty"] = given["penalty"]  # None means no penalty, not the default
-    stop = given.get("stop")
-    if stop is None:
-        kwargs["stop"] = "discrepancy"
-    else:
-        rules = [stop] if not isinstance(stop, (list, tuple)) else list(stop)
-        kwargs["average"] = any(isinstance(r, RunningAverage) for r in rules)
-        first = rules[0] if rules else FixedIterations()
-        if isinstance(first, FixedIterations):
-            kwargs["stop"] = "fixed"
-        elif isinstance(first, Discrepancy):
-            kwargs["stop"] = "discrepancy"
-            kwargs["tau"] = first.tau
-            if first.sigma is not None and kwargs.get("sigma") is None:
-                kwargs["sigma"] = first.sigma
-        else:
-            raise ValueError(
-                f"stop: a frame sequence offers the discrepancy rule (on the whole sequence) or a fixed budget, "
-                f"not {type(first).__name__}"
-            )
-    ys = list(y) if isinstance(y, torch.Tensor) else y
-    return reconstruct_sequence(ys, op, **kwargs)

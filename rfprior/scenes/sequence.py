@@ -22,6 +22,7 @@ from .. import modalities
 from ..io import save_measurements, to_dataset, validate
 from ..modalities.frames import TIMES
 from ..phantoms import generator
+from .simulate import noise_sigma_for_snr
 
 __all__ = ["MASKS", "moving_scene", "simulate_frames", "simulate_sequence"]
 
@@ -153,14 +154,12 @@ def simulate_frames(
         with torch.no_grad():
             clean.append(op.forward(x))
         truths.append(x)
-    power = sum(float((c.abs() ** 2).sum()) for c in clean)
-    count = sum(c.numel() for c in clean)
     if snr_db is None:
         sigma = 0.0
     else:
         if not math.isfinite(float(snr_db)):
             raise ValueError(f"snr_db must be finite or None, got {snr_db!r}")
-        sigma = math.sqrt(power / (2 * count * 10 ** (float(snr_db) / 10)))
+        sigma = noise_sigma_for_snr(torch.cat([c.reshape(-1) for c in clean]), float(snr_db))
     gen = generator(seed, 1)
     ys = []
     for c in clean:
