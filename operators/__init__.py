@@ -15,6 +15,7 @@ from .base import (
     ScaledOperator,
     SumOperator,
     complex_dtype_of,
+    linear_part,
     real_dtype_of,
 )
 from .classical import (
@@ -29,6 +30,9 @@ from .classical import (
 from .complex import from_channels, to_channels
 from .elementary import Diagonal, Identity
 from .fourier import PartialFourier, centered_fft2, centered_ifft2
+from .inverse_scattering import born_iterative_tv, csi_mr
+from .krylov import ConvergenceError, KrylovInfo, bicgstab
+from .lippmann_schwinger import FieldBorn, LippmannSchwinger, green_2d
 from .masks import cartesian_mask, radial_mask, variable_density_mask
 from .mimo import SPEED_OF_LIGHT, MIMORadar
 from .nufft import NonUniformFourier2D
@@ -47,6 +51,13 @@ from .tomography import (
 )
 
 __all__ = [
+    "ConvergenceError",
+    "FieldBorn",
+    "KrylovInfo",
+    "LippmannSchwinger",
+    "bicgstab",
+    "green_2d",
+    "linear_part",
     "SPEED_OF_LIGHT",
     "DiffractionTomography",
     "MIMORadar",
@@ -71,6 +82,8 @@ __all__ = [
     "SumOperator",
     "PartialFourier",
     "backproject",
+    "born_iterative_tv",
+    "csi_mr",
     "cartesian_mask",
     "centered_fft2",
     "centered_ifft2",

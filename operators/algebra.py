@@ -29,6 +29,8 @@ class AdjointOperator(LinearOperator):
     """``Aᴴ`` as an operator; its ``.H`` gives ``A`` back."""
 
     def __init__(self, op: LinearOperator) -> None:
+        if not op.is_linear:
+            raise TypeError(f"{type(op).__name__} is nonlinear and has no adjoint; use operators.linear_part(op).H")
         super().__init__(
             op.out_shape,
             op.in_shape,
@@ -54,10 +56,10 @@ class ComposedOperator(LinearOperator):
 
     def __init__(self, outer: LinearOperator, inner: LinearOperator) -> None:
         if outer.in_shape != inner.out_shape:
-            raise ValueError(
-                f"cannot compose: outer in_shape {outer.in_shape} != inner out_shape {inner.out_shape}"
-            )
+            raise ValueError(f"cannot compose: outer in_shape {outer.in_shape} != inner out_shape {inner.out_shape}")
         _same_kind(outer, inner, "composition")
+        if not outer.is_linear:
+            raise TypeError(f"cannot compose: the outer operator {type(outer).__name__} is nonlinear")
         super().__init__(
             inner.in_shape,
             outer.out_shape,
@@ -68,6 +70,7 @@ class ComposedOperator(LinearOperator):
         )
         self.outer = outer
         self.inner = inner
+        self.is_linear = inner.is_linear
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.outer._forward(self.inner._forward(x))
@@ -85,6 +88,7 @@ class ScaledOperator(LinearOperator):
         )
         self.op = op
         self.scale = complex(scale)
+        self.is_linear = op.is_linear
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.op._forward(x) * _scalar(self.scale)
@@ -109,6 +113,8 @@ class SumOperator(LinearOperator):
                 f"cannot add operators of shapes {a.in_shape}→{a.out_shape} and {b.in_shape}→{b.out_shape}"
             )
         _same_kind(a, b, "sum")
+        if not (a.is_linear and b.is_linear):
+            raise TypeError("cannot add a nonlinear operator (use a LinearOperator on both sides)")
         super().__init__(a.in_shape, a.out_shape, a.dims, dtype=a.dtype, device=a.device, spatial_dims=a.spatial_dims)
         self.a = a
         self.b = b
@@ -132,6 +138,7 @@ class RestrictedOperator(LinearOperator):
         super().__init__(op.in_shape, (flat.numel(),), ("sample",), dtype=op.dtype, device=op.device)
         self.op = op
         self.index = flat.to(op.device)
+        self.is_linear = op.is_linear
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.op._forward(x)

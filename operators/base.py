@@ -35,6 +35,7 @@ __all__ = [
     "RestrictedOperator",
     "real_dtype_of",
     "complex_dtype_of",
+    "linear_part",
 ]
 
 _COMPLEX = (torch.complex64, torch.complex128)
@@ -75,7 +76,13 @@ class LinearOperator:
     dtype : torch.dtype
         ``torch.complex64`` or ``torch.complex128``.
     device : torch.device
+    is_linear : bool
+        ``False`` for a nonlinear forward model (e.g. :class:`~operators.LippmannSchwinger`):
+        its ``forward`` is the model, it has no ``adjoint``, and :func:`linear_part` gives the
+        linearisation that anything needing an adjoint or a norm uses.
     """
+
+    is_linear: bool = True
 
     def __init__(
         self,
@@ -91,9 +98,7 @@ class LinearOperator:
         self.out_shape: tuple[int, ...] = tuple(int(s) for s in out_shape)
         self.dims: tuple[str, ...] = tuple(dims)
         if len(self.dims) != len(self.out_shape):
-            raise ValueError(
-                f"dims {self.dims} must name every measurement axis of out_shape {self.out_shape}"
-            )
+            raise ValueError(f"dims {self.dims} must name every measurement axis of out_shape {self.out_shape}")
         if not set(spatial_dims) <= set(self.dims):
             raise ValueError(f"spatial_dims {tuple(spatial_dims)} must be a subset of dims {self.dims}")
         self.spatial_dims: tuple[str, ...] = tuple(spatial_dims)
@@ -129,9 +134,7 @@ class LinearOperator:
             raise TypeError(f"{type(self).__name__}.{what}: expected a torch.Tensor, got {type(t).__name__}")
         n = len(shape)
         if tuple(t.shape[t.ndim - n :]) != shape or t.ndim < n:
-            raise ValueError(
-                f"{type(self).__name__}.{what}: expected trailing shape {shape}, got {tuple(t.shape)}"
-            )
+            raise ValueError(f"{type(self).__name__}.{what}: expected trailing shape {shape}, got {tuple(t.shape)}")
         if t.dtype != self.dtype:
             if t.dtype in _COMPLEX or t.is_floating_point():
                 t = t.to(self.dtype)
@@ -233,8 +236,14 @@ class LinearOperator:
 
     # ------------------------------------------------------------------ norms
     def opnorm(self, iters: int = 100, tol: float = 1e-6, seed: int = 0) -> float:
-        """Largest singular value ``‖A‖₂`` by power iteration on ``AᴴA`` (cached)."""
+        """Largest singular value ``‖A‖₂`` by power iteration on ``AᴴA`` (cached).
+
+        For a nonlinear operator: the norm of its :func:`linear_part`.
+        """
         if self._opnorm_cache is not None:
+            return self._opnorm_cache
+        if not self.is_linear:
+            self._opnorm_cache = linear_part(self).opnorm(iters, tol, seed)
             return self._opnorm_cache
         g = torch.Generator().manual_seed(seed)
         x = torch.randn(self.in_shape, generator=g, dtype=self.dtype).to(self.device)
@@ -274,6 +283,24 @@ class LinearOperator:
             f"{type(self).__name__}(in_shape={self.in_shape}, out_shape={self.out_shape}, "
             f"dims={self.dims}, dtype={self.dtype}, device={self.device})"
         )
+
+
+def linear_part(op: LinearOperator) -> LinearOperator:
+    """``op`` itself if linear, else its linearisation (``op.born`` for a scattering model).
+
+    Scaling and restriction carry over (``linear_part(c·S A) = c·S linear_part(A)``); anything
+    that needs an adjoint or a norm of a nonlinear model uses this, and says so.
+    """
+    if op.is_linear:
+        return op
+    if isinstance(op, ScaledOperator):
+        return ScaledOperator(linear_part(op.op), op.scale)
+    if isinstance(op, RestrictedOperator):
+        return RestrictedOperator(linear_part(op.op), op.index)
+    born = getattr(op, "born", None)
+    if isinstance(born, LinearOperator):
+        return born
+    raise TypeError(f"{type(op).__name__} is nonlinear and offers no linearisation (.born)")
 
 
 def _norm(t: torch.Tensor) -> float:
