@@ -86,7 +86,16 @@ def write_matlab_style(path: Path, ds) -> None:
         fh.write(header.ljust(512, b"\x00")[:128])
 
 
-FRESNEL = {"fresnel_dielTM_dec8f.h5": ("dielTM_dec8f.txt", [1e9, 2e9])}
+#: name → (source file, frequencies in Hz, read_fresnel keywords)
+FRESNEL = {
+    "fresnel_dielTM_dec8f.h5": ("dielTM_dec8f.txt", [1e9, 2e9], {}),
+    # 1–4 GHz on a 64² grid over ±0.1 m, written as full-wave scattering (examples/fresnel_fullwave.py)
+    "fresnel_dielTM_dec8f_fullwave.h5": (
+        "dielTM_dec8f.txt",
+        [1e9, 2e9, 3e9, 4e9],
+        {"size": 64, "physics": "full-wave"},
+    ),
+}
 
 
 def _realdata(given: Path | None) -> Path | None:
@@ -121,11 +130,11 @@ def main(argv: list[str] | None = None) -> None:
         tmp.unlink(missing_ok=True)
     print(f"wrote {target} ({target.stat().st_size / 1024:.0f} KiB)")
     folder = _realdata(args.realdata)
-    for name, (source, freqs) in FRESNEL.items():
+    for name, (source, freqs, kw) in FRESNEL.items():
         if folder is None or not (folder / source).is_file():
             print(f"skipped {name}: {source} not found (pass --realdata DIR); the committed file is kept")
             continue
-        io.save_dataset(args.out / name, io.read_fresnel(folder / source, freqs), force=True)
+        io.save_dataset(args.out / name, io.read_fresnel(folder / source, freqs, **kw), force=True)
         print(f"wrote {args.out / name} ({(args.out / name).stat().st_size / 1024:.0f} KiB)")
 
 

@@ -328,7 +328,7 @@ class LippmannSchwinger(LinearOperator):
         return self.born.normal_diagonal()
 
     def select_frequencies(self, index: Sequence[int]) -> LippmannSchwinger:
-        """The same operator on the frequencies ``index`` (ints into :attr:`frequencies`, increasing)."""
+        """The same operator on the frequencies ``index`` (ints into ``frequencies``, increasing)."""
         idx = [int(i) for i in index]
         if not idx or any(i < 0 or i >= self.n_freq for i in idx) or sorted(set(idx)) != idx:
             raise ValueError(f"select_frequencies: need increasing indices in 0…{self.n_freq - 1}, got {list(index)}")

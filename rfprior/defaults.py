@@ -30,6 +30,7 @@ __all__ = [
     "TAU_OTHER",
     "FitDefaults",
     "ModalityDefaults",
+    "default_constraint",
     "default_iterations",
     "default_lr",
     "default_penalty",
@@ -91,6 +92,11 @@ def default_prior(op: Any = None) -> str:
 def default_penalty(op: Any = None) -> str | None:
     """The image penalty :func:`rfprior.reconstruct` adds by default for forward model ``op`` (or ``None``)."""
     return modality_defaults(op).penalty
+
+
+def default_constraint(op: Any = None) -> tuple[str, ...]:
+    """The image constraint :func:`rfprior.reconstruct` applies by default for forward model ``op``."""
+    return tuple(modality_defaults(op).constraint)
 
 
 def default_iterations(op: Any = None) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -20,8 +21,12 @@ __all__ = [
     "mimo_scene",
     "moving_phantom",
     "moving_radar_scene",
+    "scattering_scene",
     "smooth_phase",
 ]
+
+#: :func:`scattering_scene` kinds
+SCATTERING_KINDS = ("disk", "ellipse", "disks", "nested", "square")
 
 #: Modified Shepp–Logan (Toft): intensity, semi-axes (a, b), centre (x0, y0), angle in degrees.
 _SHEPP_LOGAN = (
@@ -342,3 +347,78 @@ def moving_phantom(h: int, w: int, t: float, seed: int = 0, *, speed: float = 1.
         dx, dy = _uniform(g, -0.55, 0.55), _uniform(g, -0.55, 0.55)
         mag = mag + 0.5 * torch.exp(-((X - dx) ** 2 + (Y - dy) ** 2) / (2 * px**2))
     return torch.polar(mag, smooth_phase((h, w), seed))
+
+
+def _area_fraction(x: np.ndarray, z: np.ndarray, inside: Any, sub: int = 4) -> torch.Tensor:
+    """Fraction of each pixel of the grid ``(z, x)`` (metres) where ``inside(X, Z)`` holds (``sub²`` samples)."""
+    hx = float(x[1] - x[0]) if len(x) > 1 else 1.0
+    hz = float(z[1] - z[0]) if len(z) > 1 else 1.0
+    off = (np.arange(sub) + 0.5) / sub - 0.5
+    X, Z = np.meshgrid(np.asarray(x, dtype=float), np.asarray(z, dtype=float))
+    frac = np.zeros(X.shape)
+    for ox in off:
+        for oz in off:
+            frac += inside(X + ox * hx, Z + oz * hz)
+    return torch.as_tensor(frac / sub**2)
+
+
+def scattering_scene(x: Any, z: Any, kind: str = "disk", seed: int = 0) -> torch.Tensor:
+    """A dielectric contrast ``χ = ε_r − 1`` on the grid ``(z, x)`` (metres), complex128, real values.
+
+    Cylinders of the sizes and contrasts of the microwave databases (χ 0.5–3, radii 8–40 mm),
+    placed within ±60 % of the grid's half-width; pixel values are area-weighted at the edges.
+    ``kind``: ``"disk"``, ``"ellipse"`` (the tuning families), ``"disks"`` (2–3 disks),
+    ``"nested"`` (a weak disk holding a strong one, as the Fresnel 2005 foam + plastic) and
+    ``"square"`` (a rotated square): the held-out families.
+    """
+    if kind not in SCATTERING_KINDS:
+        raise ValueError(f"kind must be one of {SCATTERING_KINDS}, got {kind!r}")
+    x = np.asarray(x, dtype=float)
+    z = np.asarray(z, dtype=float)
+    g = generator(seed, 5)
+    half = 0.6 * min(abs(x[-1] - x[0]), abs(z[-1] - z[0])) / 2
+    cx, cz = float(np.mean(x)), float(np.mean(z))
+
+    def disk(x0: float, z0: float, r: float) -> Any:
+        return lambda X, Z: (X - x0) ** 2 + (Z - z0) ** 2 < r * r
+
+    chi = torch.zeros(len(z), len(x), dtype=torch.float64)
+    if kind in ("disk", "ellipse", "square"):
+        r = _uniform(g, 0.012, 0.025)
+        x0, z0 = cx + _uniform(g, -1, 1) * (half - r), cz + _uniform(g, -1, 1) * (half - r)
+        value = _uniform(g, 0.5, 3.0)
+        if kind == "disk":
+            shape = disk(x0, z0, r)
+        else:
+            a, b = (r, r * _uniform(g, 0.4, 0.8)) if kind == "ellipse" else (r, r)
+            t = _uniform(g, 0.0, math.pi)
+
+            def shape(X: np.ndarray, Z: np.ndarray) -> np.ndarray:
+                u = (X - x0) * math.cos(t) + (Z - z0) * math.sin(t)
+                v = -(X - x0) * math.sin(t) + (Z - z0) * math.cos(t)
+                if kind == "ellipse":
+                    return (u / a) ** 2 + (v / b) ** 2 < 1
+                return (np.abs(u) < a) & (np.abs(v) < a)
+
+        chi = value * _area_fraction(x, z, shape)
+    elif kind == "disks":
+        placed: list[tuple[float, float, float]] = []
+        for _ in range(2 + int(_uniform(g) > 0.5)):
+            for _try in range(50):
+                r = _uniform(g, 0.008, 0.02)
+                x0, z0 = cx + _uniform(g, -1, 1) * (half - r), cz + _uniform(g, -1, 1) * (half - r)
+                if all(math.hypot(x0 - a, z0 - b) > r + c + 0.005 for a, b, c in placed):
+                    break
+            placed.append((x0, z0, r))
+            chi = chi + _uniform(g, 0.5, 3.0) * _area_fraction(x, z, disk(x0, z0, r))
+    else:  # nested
+        r_out = _uniform(g, 0.03, 0.04)
+        x0, z0 = cx + _uniform(g, -1, 1) * (half - r_out) * 0.5, cz + _uniform(g, -1, 1) * (half - r_out) * 0.5
+        r_in = _uniform(g, 0.01, 0.015)
+        ang = _uniform(g, 0, 2 * math.pi)
+        d = _uniform(g, 0.0, r_out - r_in - 0.003)
+        xi, zi = x0 + d * math.cos(ang), z0 + d * math.sin(ang)
+        outer, inner = _area_fraction(x, z, disk(x0, z0, r_out)), _area_fraction(x, z, disk(xi, zi, r_in))
+        chi_out, chi_in = _uniform(g, 0.3, 1.0), _uniform(g, 1.5, 3.0)
+        chi = chi_out * (outer - inner) + chi_in * inner
+    return chi.to(torch.complex128)

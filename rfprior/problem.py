@@ -29,7 +29,7 @@ from . import modalities
 from .fit import api as fit_api
 from .fit.sequence import reconstruct_sequence, sequence_sigma
 from .io import dataset_of, operator_from, operators_from, read_record, save_result
-from .io.schema import Record
+from .io.schema import Record, with_physics
 from .modalities import Modality
 from .noise import NoiseLevel
 from .result import Result
@@ -94,8 +94,11 @@ class Problem:
         sigma: float | str | None = None,
         device: torch.device | str | None = None,
         dtype: torch.dtype = torch.complex64,
+        physics: str | None = None,
     ) -> Problem:
-        """The problem of a validated record (no further validation). ``sigma`` as in :meth:`from_file`."""
+        """The problem of a validated record. ``sigma`` and ``physics`` as in :meth:`from_file`."""
+        if physics is not None:
+            record = with_physics(record, physics, source)
         sequence = getattr(record, "frames", None) is not None
         if sequence:
             ops, ys = operators_from(record, device=device, dtype=dtype)
@@ -137,6 +140,7 @@ class Problem:
         sigma: float | str | None = None,
         device: torch.device | str | None = None,
         dtype: torch.dtype = torch.complex64,
+        physics: str | None = None,
     ) -> Problem:
         """Read and validate a measurement file once, build its operator and settle σ once.
 
@@ -147,13 +151,17 @@ class Problem:
             file's ``noise_sigma``; for simulations that is the true σ) or ``None`` (estimated by
             the forward model's estimator, :func:`rfprior.modalities.estimate_sigma`)
         device, dtype : of the operator and ``y``
+        physics : ``None`` (the file's modality), ``"born"`` or ``"full-wave"``: read the file with that
+            physics (:data:`rfprior.modalities.PHYSICS`; e.g. a calibrated 2-D radar file as full-wave
+            scattering); refused with a one-line error where the forward model does not offer it
 
         Raises
         ------
         FileNotFoundError, rfprior.io.FormatError
             As :func:`rfprior.io.load`.
         """
-        return cls.from_record(read_record(path), source=path, sigma=sigma, device=device, dtype=dtype)
+        record = read_record(path)
+        return cls.from_record(record, source=path, sigma=sigma, device=device, dtype=dtype, physics=physics)
 
     @classmethod
     def from_arrays(
@@ -325,8 +333,8 @@ def _fit_sequence(problem: Problem, stop, average, device, progress, callbacks, 
     """A sequence file: one network for all frames (:func:`rfprior.fit.sequence.reconstruct_sequence`)."""
     if stop is not None and not isinstance(stop, str):
         raise ValueError("a frame sequence takes stop by name ('discrepancy' or 'fixed'), not rule objects")
-    single = ("fits", "init", "loss", "reg_noise_std")
-    refused = sorted(k for k in single if options.get(k) not in (None, 1, "mse", 0.0))
+    single = ("fits", "init", "loss", "reg_noise_std", "constraint", "hopping")
+    refused = sorted(k for k in single if options.get(k) not in (None, 1, "mse", 0.0, "auto"))
     if refused:
         raise ValueError(f"a frame sequence is fitted jointly; {', '.join(refused)} apply to single frames only")
     kept = {k: v for k, v in options.items() if k not in single and (v is not None or k == "penalty")}

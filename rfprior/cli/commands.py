@@ -75,7 +75,7 @@ def _load_problem(args: argparse.Namespace):
     """The input file as a :class:`rfprior.problem.Problem`: read and validated once, σ settled once."""
     from ..problem import Problem
 
-    return Problem.from_file(args.input, sigma=args.sigma, device=args.device)
+    return Problem.from_file(args.input, sigma=args.sigma, device=args.device, physics=args.physics)
 
 
 def _reconstruct(args: argparse.Namespace) -> int:
@@ -110,6 +110,7 @@ def _reconstruct(args: argparse.Namespace) -> int:
             fits=args.fits,
             penalty=_penalty(args),
             init=args.init,
+            constraint=_constraint(args.constraint),
         )
     finally:
         signal.signal(signal.SIGTERM, previous)
@@ -127,6 +128,19 @@ def _reconstruct(args: argparse.Namespace) -> int:
         print("rfprior reconstruct: interrupted; the best result so far was saved", file=sys.stderr)
         return 130
     return 0
+
+
+def _constraint(text: str) -> str | list[str] | None:
+    """``--constraint``: ``auto``, ``none`` or comma-separated names."""
+    if text in ("auto", "none"):
+        return None if text == "none" else "auto"
+    names = [v.strip() for v in text.split(",") if v.strip()]
+    from ..fit.nonlinear import CONSTRAINTS
+
+    bad = [v for v in names if v not in CONSTRAINTS]
+    if bad or not names:
+        raise UsageError(f"--constraint: expected auto, none or some of {', '.join(CONSTRAINTS)}, got {text!r}")
+    return names
 
 
 def _penalty(args: argparse.Namespace) -> str | None:
@@ -213,11 +227,12 @@ def _convert(args: argparse.Namespace) -> int:
         raise UsageError(f"--size must be ≥ 4, got {args.size}")
     if not args.extent > 0:
         raise UsageError(f"--extent must be a positive number of metres, got {args.extent}")
-    ds = read_fresnel(args.input, freqs, extent=args.extent, size=args.size)
+    ds = read_fresnel(args.input, freqs, extent=args.extent, size=args.size, physics=args.physics)
     save_dataset(args.output, ds, force=args.force)
     res = ", ".join(f"{v:.3f}" for v in ds.attrs["calibration_residual_mean"])
     print(
-        f"wrote {args.output}: mimo, {ds.sizes['tx']} TX × {ds.sizes['rx']} RX × {ds.sizes['freq']} frequencies "
+        f"wrote {args.output}: {ds.attrs['modality']}, {ds.sizes['tx']} TX × {ds.sizes['rx']} RX × "
+        f"{ds.sizes['freq']} frequencies "
         f"({ds.attrs['measured_entries']} measured, {ds.attrs['missing_entries']} missing), image "
         f"{args.size}² over ±{args.extent:g} m, calibration residual {res}"
     )

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from .. import defaults
+from ..modalities import PHYSICS
 
 __all__ = ["CONVERT_FORMATS", "LOSSES", "PENALTY_CHOICES", "global_options"]
 
@@ -137,6 +138,20 @@ def _parser() -> argparse.ArgumentParser:
             s.add_argument("--json", type=Path, default=None, help="also write the table as JSON here")
         _add_fit_options(s, RULES, per_file="")
         s.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps …")
+        s.add_argument(
+            "--physics",
+            choices=PHYSICS,
+            default=None,
+            help="read a calibrated 2-D radar file as first-Born ('born') or full-wave scattering ('full-wave'; "
+            "the contrast χ = ε_r − 1); default: the file's modality",
+        )
+        if name == "reconstruct":
+            s.add_argument(
+                "--constraint",
+                default="auto",
+                help="comma-separated of real, nonnegative, lossy (Re χ ≥ 0, Im χ ≤ 0), or none "
+                "(default auto: lossy for full-wave scattering, else none)",
+            )
 
     _add_convert_parser(sub, common)
 
@@ -163,6 +178,10 @@ def _add_convert_parser(sub, common: argparse.ArgumentParser) -> None:
     s.add_argument("--frequencies", default=None, help="comma-separated frequencies in Hz to keep (default all)")
     s.add_argument("--extent", type=float, default=0.1, help="image half-width in metres (default 0.1)")
     s.add_argument("--size", type=int, default=32, help="image pixels per side (default 32)")
+    s.add_argument(
+        "--physics", choices=PHYSICS, default="born",
+        help="the modality written: born (mimo, first Born) or full-wave (fullwave); either reads the other's file",
+    )  # fmt: skip
     s.add_argument("--force", action="store_true", help="overwrite an existing output")
 
 

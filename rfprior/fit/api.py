@@ -19,19 +19,23 @@ from typing import Any
 
 import torch
 
-from operators import LinearOperator
+from operators import LinearOperator, linear_part
 
 from ..penalty import Penalty, resolve_penalty
 from ..result import NetworkState, Result
 from ..stopping.base import FitContext, FixedIterations, StoppingRule
 from .ensemble import fit_ensemble
 from .loop import IterationState
+from .nonlinear import PhysicalFitOperator, frequency_bands, frequency_subset, hopping_settings, start_scale
 from .options import FitOptions
 from .resolve import load_init, prior_of, resolve_loss, resolve_prior
 from .runner import Run
 from .sequence import reconstruct_sequence
 
 __all__ = ["reconstruct"]
+
+#: the fewest iterations of an early frequency-hopping stage
+HOP_MIN_ITERATIONS = 50
 
 
 def reconstruct(
@@ -62,6 +66,8 @@ def reconstruct(
     penalty: str | None = "auto",
     penalty_weight: float | str = "auto",
     init: Result | NetworkState | str | os.PathLike[str] | None = None,
+    constraint: str | Sequence[str] | None = "auto",
+    hopping: bool | None = None,
 ) -> Result:
     """Reconstruct an image from ``y = A x + n`` with an untrained network prior.
 
@@ -119,6 +125,13 @@ def reconstruct(
         unchanged. Default prior: the previous fit's (a given ``prior`` must have the same
         architecture and image size). A fresh Adam state; ``seed`` still seeds the input
         jitter and the rules. Not with ``fits > 1``.
+    constraint : ``"auto"`` (the forward model's default: ``("lossy",)`` for full-wave scattering, else
+        none), ``None`` or some of ``"real"`` (Im x = 0), ``"nonnegative"`` (Re x ≥ 0), ``"lossy"``
+        (Re x ≥ 0, Im x ≤ 0: a passive dielectric contrast in the ``exp(+jωt)`` convention): the
+        network's image is projected onto the set at every iteration (:mod:`rfprior.fit.nonlinear`).
+    hopping : frequency hopping for a nonlinear multi-frequency model (full-wave scattering): the
+        lowest frequency first, then the two lowest, …, each stage warm-started by the last; only
+        the last stage (all data) runs ``stop``. ``None`` (default): on for such models; ``False``: one fit.
 
     ``None`` (``loss``, ``autoscale``, ``backtrack_db``, ``max_backtracks``, ``checkpoint_every``,
     ``fits`` …) takes :data:`rfprior.defaults.FIT`'s value; the prior and penalty default per
@@ -132,6 +145,8 @@ def reconstruct(
     if is_sequence(y, op):  # y (F, *op.out_shape) or one operator per frame: one network for the whole sequence
         return from_reconstruct(y, op, given)
     opts = FitOptions.build(op, **given)
+    if not op.is_linear and opts.hopping is not False and len(frequency_bands(op)) > 1:
+        return fit_hopping(y, op, opts)
     penalties: dict[
         Any, Penalty
     ] = {}  # the auto weight is solved once per call (per hold-out split), whatever the fits
@@ -205,7 +220,8 @@ def fit_one(y: torch.Tensor, op: LinearOperator, opts: FitOptions, penalties: di
         if key not in penalties:
             sub_op = op if fit_index is None else op.restrict(fit_index)
             sub_y = y if fit_index is None else y.reshape(-1)[fit_index.to(dev)]
-            penalties[key] = resolve_penalty(opts.penalty, opts.penalty_weight, sub_op, sub_y, opts.sigma)
+            # a nonlinear model's TV search runs on its linearisation (Born for scattering)
+            penalties[key] = resolve_penalty(opts.penalty, opts.penalty_weight, linear_part(sub_op), sub_y, opts.sigma)
         pen = penalties[key]
     monitors = [r.start(ctx) for r in rules]
     # Fit with the operator normalised to ‖A‖ = 1: physical units can make ‖A‖ ~ 1e-13
@@ -234,12 +250,19 @@ def fit_one(y: torch.Tensor, op: LinearOperator, opts: FitOptions, penalties: di
         "dtype": str(op.dtype).replace("torch.", ""),
         "penalty": None if pen is None else pen.settings,
     }
+    if opts.constraint:
+        settings["constraint"] = list(opts.constraint)
     if init is not None:
         # the previous fit's output scale: the first iterate is its image, in data units
         scale = init.output_scale / op_norm
         settings["init"] = {"prior": init.prior, "iteration": init.iteration, "output_scale": init.output_scale}
+    elif not op.is_linear:  # no data scaling for a nonlinear model: start at a weak contrast instead
+        scale = start_scale(net, op_norm, opts.constraint)
     else:
         scale = _autoscale(net, y, unit_op) if opts.autoscale else 1.0
+    if not op.is_linear:  # evaluated at the physical image: A(f · image_factor)
+        phys = PhysicalFitOperator(op, scale, 1.0 / (scale * op_norm))
+        fit_op = phys if fit_index is None else phys.restrict(fit_index)
     fit_pen = None if pen is None else pen.in_fit_units(scale, op_norm, y_fit)
     run = Run(net, fit_op, y_fit, loss_fn, monitors, opts, scale=scale, op_norm=op_norm, penalty=fit_pen)
     if opts.resume is not None:
@@ -248,6 +271,28 @@ def fit_one(y: torch.Tensor, op: LinearOperator, opts: FitOptions, penalties: di
     if refit_rule is None or result.interrupted:
         return result
     return _refit(result, refit_rule, y, op, replace(opts, prior=prior_for_refit, prior_kwargs=prior_kwargs), penalties)
+
+
+def fit_hopping(y: torch.Tensor, op: LinearOperator, opts: FitOptions) -> Result:
+    """Frequency hopping (:mod:`rfprior.fit.nonlinear`): a fixed-length fit per band, then ``opts`` on all data."""
+    if opts.fits > 1 or opts.resume is not None:
+        raise ValueError("hopping: not with fits > 1 or resume; pass hopping=False")
+    bands = frequency_bands(op)
+    n_early = max(HOP_MIN_ITERATIONS, opts.iterations // (2 * (len(bands) - 1)))
+    init = opts.init
+    for k, band in enumerate(bands[:-1]):
+        sub_op, sub_y = frequency_subset(op, y, band)
+        stage = replace(
+            opts, stop=(FixedIterations(),), iterations=n_early, init=init, callbacks=(), checkpoint=None, truth=None,
+            desc=f"{opts.desc} band {k + 1}/{len(bands)}",
+        )  # fmt: skip
+        init = fit_one(sub_y, sub_op, stage, {}).weights
+    res = fit_one(y, op, replace(opts, init=init), {})
+    res.settings = {
+        **res.settings,
+        "hopping": hopping_settings(bands, op, [n_early] * (len(bands) - 1) + [opts.iterations]),
+    }
+    return res
 
 
 def _refit(

@@ -29,6 +29,7 @@ import torch
 from operators import LinearOperator
 
 from ..losses import MSELoss, half_squared_norm
+from .nonlinear import apply_constraint
 from .options import FitOptions
 
 __all__ = ["WARMUP", "IterationState", "Loop", "LoopState", "StopFitError"]
@@ -101,6 +102,7 @@ class Loop:
         # the data misfit ½‖A x − y‖² is the MSE loss itself: don't compute it twice per iteration
         self.data_is_misfit = isinstance(loss_fn, MSELoss)
         self.reg, self.max_bt = opts.reg_noise_std, opts.max_backtracks
+        self.constraint = tuple(getattr(opts, "constraint", ()))
         self.jump = 10 ** (opts.backtrack_db / 10)
         self.gen = torch.Generator(device=op.device).manual_seed(opts.seed + 7919)
         self.scale = scale
@@ -150,7 +152,8 @@ class Loop:
         z = self.net.z
         if self.reg > 0:
             z = z + self.reg * torch.randn(z.shape, generator=self.gen, device=z.device, dtype=z.dtype)
-        return self.net(z)[0]
+        out = self.net(z)[0]
+        return apply_constraint(out, self.constraint) if self.constraint else out
 
     def evaluate(self) -> tuple[torch.Tensor, torch.Tensor, float, float, bool]:
         """Forward pass: ``(output, loss, loss value, misfit (fit units), acceptable)``."""

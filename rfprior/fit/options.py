@@ -16,6 +16,7 @@ from .. import defaults
 from ..penalty import PENALTIES
 from ..result import NetworkState, Result
 from ..stopping import FixedIterations, StoppingRule, default_rules
+from .nonlinear import check_constraint
 
 __all__ = ["FitOptions"]
 
@@ -53,6 +54,8 @@ class FitOptions:
     penalty: str | None  #: resolved: ``"auto"`` became the forward model's default
     penalty_weight: float | str
     init: NetworkState | None  #: a resolved warm start
+    constraint: tuple[str, ...]  #: checked names (:data:`rfprior.fit.nonlinear.CONSTRAINTS`)
+    hopping: bool | None
     fit: int = 0
     desc: str = "rfprior"
 
@@ -85,6 +88,11 @@ class FitOptions:
         if opt["penalty"] is not None and opt["penalty"] not in PENALTIES:
             raise ValueError(f"penalty must be one of {PENALTIES}, 'auto' or None, got {opt['penalty']!r}")
         opt["init"] = _resolve_init(opt["init"])
+        if opt["constraint"] == "auto":
+            opt["constraint"] = defaults.default_constraint(op)
+        opt["constraint"] = check_constraint(opt["constraint"])
+        if opt["hopping"] is not None and not isinstance(opt["hopping"], bool):
+            raise ValueError(f"hopping must be None, True or False, got {opt['hopping']!r}")
         if opt["init"] is not None and opt["fits"] > 1:
             raise ValueError(
                 "init: a warm start is not supported with fits > 1 (every fit would start alike); use fits=1"

@@ -163,6 +163,7 @@ def read_fresnel(
     extent: float = 0.1,
     size: int = 32,
     calibration_window: float = 20.0,
+    physics: str = "born",
 ) -> xr.Dataset:
     """Read an Institut Fresnel 2001 ``.exp`` file into the layout :func:`rfprior.io.load` returns.
 
@@ -174,11 +175,14 @@ def read_fresnel(
     size : pixels per side of the image grid
     calibration_window : half-width in degrees, around the forward direction, of the
         receivers used to calibrate the source against the 2-D Green's function
+    physics : ``"born"`` (modality ``mimo``, the default) or ``"full-wave"`` (modality ``fullwave``,
+        :class:`operators.LippmannSchwinger`); the measurements are the same (that operator's
+        Born limit is the ``mimo`` one), so either file reads with the other physics too
 
     Returns
     -------
     xarray.Dataset
-        modality ``"mimo"``: ``measurements (tx, rx, freq)`` complex128, calibrated and
+        modality ``"mimo"`` (or ``"fullwave"``): ``measurements (tx, rx, freq)`` complex128, calibrated and
         scaled so that the operator (``spreading = "hankel"``) maps the contrast
         ``χ = ε_r − 1`` on the ``(z, x)`` grid to them; NaN where not measured and a
         boolean ``valid`` variable; geometry coordinates as :func:`rfprior.io.load`.
@@ -286,9 +290,11 @@ def read_fresnel(
         raise FormatError(p, "<data>", "a zero calibration factor (incident field of zero)", "a measured incident")
 
     description = next((h.split(":", 1)[1].strip() for h in header if h.lower().startswith("object")), "")
+    if physics not in ("born", "full-wave"):
+        raise ValueError(f"physics must be 'born' or 'full-wave', got {physics!r}")
     rec = validate(
         f"{p} (converted)",
-        "mimo",
+        "mimo" if physics == "born" else "fullwave",
         y,
         {"tx": tx, "rx": rx, "frequencies": f_hz, "x": grid, "z": grid, "spreading": "hankel"},
         valid=measured,
@@ -301,7 +307,8 @@ def read_fresnel(
             "source_file": p.name,
             "source_citation": "K. Belkebir and M. Saillard, Inverse Problems 17 (2001) 1565-1571 (Institut Fresnel)",
             "converted_frequencies_hz": f_hz,
-            "image_quantity": "contrast chi = eps_r - 1 (first Born approximation, 2-D TM)",
+            "image_quantity": "contrast chi = eps_r - 1 (2-D TM; "
+            + ("first Born approximation)" if physics == "born" else "full-wave Lippmann-Schwinger)"),
             "calibration": "per (frequency, transmitter) least-squares fit of the measured incident field to "
             "G = -(j/4) H0(2)(k d); measurements = (E_total - E_incident) / (A * c_f), c_f = -j k dA / (8 pi)",
             "calibration_window_deg": float(calibration_window),

@@ -15,7 +15,7 @@ frame, strictly increasing) is optional and only for sequences.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -26,7 +26,7 @@ from ..files.hdf5 import to_complex
 from ..modalities import Modality
 from ..modalities.frames import FRAME, TIMES
 
-__all__ = ["Record", "check_modality", "validate"]
+__all__ = ["Record", "check_modality", "validate", "with_physics"]
 
 
 @dataclass
@@ -235,3 +235,21 @@ def _sequence(
         chk.shape("/truth", t, (frames, *rec.image_shape), f"{(FRAME, *m.image_dims)} images")
         rec.truth = np.ascontiguousarray(chk.finite("/truth", t))
     return rec
+
+
+def with_physics(record: Record, physics: str, source: str | os.PathLike[str] | None = None) -> Record:
+    """``record`` read with another physics (``"born"`` or ``"full-wave"``, :data:`rfprior.modalities.PHYSICS`).
+
+    The measurements stay; the geometry is checked again by the target modality (e.g. full-wave
+    needs a 2-D grid of square pixels and ``spreading = "hankel"``). Raises ``ValueError`` when the
+    forward model does not offer that physics and :class:`~rfprior.io.FormatError` when the file
+    lacks what it needs.
+    """
+    target = modalities.physics_target(record.modality, physics)
+    if target == record.modality:
+        return record
+    if record.frames is not None:
+        raise ValueError(f"physics {physics!r}: not for a frame sequence")
+    chk = Checker("<record>" if source is None else source)
+    geometry = modalities.get(target).check_geometry(chk, dict(record.geometry))
+    return replace(record, modality=target, geometry=geometry)

@@ -26,9 +26,13 @@ from .base import Modality, ModalityDefaults, NoiseEstimator, forward_model
 from .frames import FrameChecker, FrameHooks
 from .mimo import MIMO
 from .partial_fourier import PartialFourierModality
+from .scattering import FullWave
 from .tomography import Tomography
 
 __all__ = [
+    "FullWave",
+    "PHYSICS",
+    "physics_target",
     "MIMO",
     "FrameChecker",
     "FrameHooks",
@@ -98,6 +102,25 @@ def find(op: Any) -> Modality | None:
     return None
 
 
+#: ``--physics`` names: the linear (first Born) model and the full-wave (Lippmann–Schwinger) one
+PHYSICS = ("born", "full-wave")
+
+
+def physics_target(modality: str, physics: str) -> str:
+    """The modality that reads ``modality``'s records with ``physics`` (:data:`PHYSICS`).
+
+    Raises ``ValueError`` naming the physics the forward model offers.
+    """
+    m = get(modality)
+    if physics not in PHYSICS:
+        raise ValueError(f"physics must be one of {', '.join(PHYSICS)}, got {physics!r}")
+    offered = dict(m.physics)
+    if physics not in offered:
+        have = ", ".join(offered) or "only its own"
+        raise ValueError(f"physics {physics!r}: not offered for {m.label or m.name} data (offered: {have})")
+    return offered[physics]
+
+
 def estimate_sigma(op: LinearOperator, y: torch.Tensor) -> tuple[float, str]:
     """σ per real/imaginary component of ``y = A x + n`` from the data alone, and the estimator's name.
 
@@ -108,6 +131,6 @@ def estimate_sigma(op: LinearOperator, y: torch.Tensor) -> tuple[float, str]:
     return (m or Modality()).estimate_sigma(op, y)
 
 
-for _m in (MIMO(), PartialFourierModality(), Tomography()):
+for _m in (MIMO(), PartialFourierModality(), Tomography(), FullWave()):
     register(_m)
 del _m

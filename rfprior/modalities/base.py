@@ -62,6 +62,8 @@ class ModalityDefaults:
     lr : the Adam step size (``None``: :attr:`rfprior.defaults.FitDefaults.lr`)
     sequence_temporal_weight : the weight w of temporal differences in a frame sequence's spatio-temporal
     TV penalty (0: per-frame TV; :func:`rfprior.fit.sequence.reconstruct_sequence`)
+    constraint : the image constraint ``reconstruct(constraint="auto")`` applies (names of
+    :data:`rfprior.fit.nonlinear.CONSTRAINTS`; empty: none)
     """
 
     prior: str = "deep_decoder"
@@ -70,6 +72,7 @@ class ModalityDefaults:
     iterations: int | None = None
     lr: float | None = None
     sequence_temporal_weight: float = 0.0
+    constraint: tuple[str, ...] = ()
 
 
 def format_si(value: float, unit: str) -> str:
@@ -127,6 +130,9 @@ class Modality(FrameHooks):
     geometry_parameters: ClassVar[Mapping[str, Any]] = MappingProxyType({})
     #: scene kinds :meth:`default_scene` accepts (the first is the default)
     scene_kinds: ClassVar[tuple[str, ...]] = ()
+    #: ``--physics`` name → the modality that reads this one's records with that physics (e.g. a
+    #: calibrated 2-D radar file as full-wave scattering); empty: one physics only
+    physics: ClassVar[Mapping[str, str]] = MappingProxyType({})
     #: when the forward model's own noise estimators fail, try the range complement before MAD
     range_complement_fallback: ClassVar[bool] = True
 

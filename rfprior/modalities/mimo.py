@@ -82,6 +82,8 @@ class MIMO(Modality):
         }
     )
     scene_kinds = ("mixed", "points", "extended")
+    #: a 2-D file calibrated for line sources (``spreading = "hankel"``) reads as full-wave scattering too
+    physics = MappingProxyType({"born": "mimo", "full-wave": "fullwave"})
 
     def check_geometry(self, chk: Checker, geometry: dict[str, Any]) -> dict[str, Any]:
         g = geometry

@@ -23,6 +23,7 @@ CASES = {
     "comparison_table.py": (["--priors", "deep_decoder"], ["comparison.json"], "TV (discrepancy, λ="),
     "several_fits.py": ([], ["several_fits.png", "several_fits.pdf"], "mean of 2 fits:"),
     "fresnel_microwave.py": ([], ["fresnel_images.png", "fresnel_curves.pdf"], "default rule: σ̂ ="),
+    "fresnel_fullwave.py": ([], ["fresnel_fullwave.png", "fresnel_fullwave.pdf"], "prior, full wave"),
 }
 
 

@@ -1,0 +1,155 @@
+r"""The fit of a nonlinear forward model (full-wave scattering): physical units, constraints, frequency hopping.
+
+A linear model is fitted with the data scaled to the network (``A(f/s) = A(f)/s``); a
+nonlinear one cannot be, so its forward model is evaluated at the physical image
+``χ = f_θ · image_factor`` (:class:`PhysicalFitOperator`), and the network starts at a
+weak contrast (``max |χ₀| =`` :data:`START_CONTRAST`) where the field solves are cheap and
+the Born regime holds; the fit grows the contrast from there.
+
+**Frequency hopping** (Chew & Lin 1995; the usual schedule on the Institut Fresnel data):
+the stages fit the lowest frequency, then the two lowest, …, then all, each stage
+starting from the previous stage's network (a warm start, :func:`rfprior.reconstruct`'s
+``init``). Low frequencies see a weakly scattering object and pin down the coarse
+contrast; the higher ones add resolution without falling into the cycle-skipping minima
+a cold start at high frequency has. Only the last stage, on all the data, runs the
+stopping rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from operators import LinearOperator, RestrictedOperator, ScaledOperator
+
+__all__ = [
+    "CONSTRAINTS",
+    "START_CONTRAST",
+    "PhysicalFitOperator",
+    "apply_constraint",
+    "check_constraint",
+    "frequency_bands",
+    "frequency_subset",
+    "start_scale",
+]
+
+#: the largest ``|χ|`` of the untrained network's first image
+START_CONTRAST = 0.05
+#: ``constraint=`` names: ``"real"`` (Im χ = 0), ``"nonnegative"`` (Re χ ≥ 0), ``"lossy"`` (Re χ ≥ 0, Im χ ≤ 0, a
+#: passive lossy dielectric in the ``exp(+jωt)`` convention)
+CONSTRAINTS = ("real", "nonnegative", "lossy")
+
+
+def check_constraint(constraint: str | Sequence[str] | None) -> tuple[str, ...]:
+    """``constraint`` as a tuple of names from :data:`CONSTRAINTS` (``None``: none)."""
+    if constraint is None:
+        return ()
+    names = (constraint,) if isinstance(constraint, str) else tuple(constraint)
+    bad = [c for c in names if c not in CONSTRAINTS]
+    if bad or not all(isinstance(c, str) for c in names):
+        raise ValueError(f"constraint must be None or some of {CONSTRAINTS}, got {constraint!r}")
+    return tuple(dict.fromkeys(names))
+
+
+def apply_constraint(image: torch.Tensor, names: tuple[str, ...]) -> torch.Tensor:
+    """Project a complex image onto the constraint set (a parametrisation: gradients pass where inactive)."""
+    if not names:
+        return image
+    re, im = image.real, image.imag
+    if "nonnegative" in names or "lossy" in names:
+        re = re.clamp(min=0)
+    if "real" in names:
+        im = torch.zeros_like(im)
+    elif "lossy" in names:
+        im = im.clamp(max=0)
+    return torch.complex(re, im)
+
+
+class PhysicalFitOperator(LinearOperator):
+    """``out ↦ s · A(out · image_factor)``: a nonlinear ``A`` evaluated at the physical image.
+
+    For a linear ``A`` this equals the scaled, normalised operator the fit uses, ``A(out)/‖A‖``.
+    """
+
+    is_linear = False
+
+    def __init__(self, op: LinearOperator, scale: float, image_factor: float) -> None:
+        super().__init__(
+            op.in_shape, op.out_shape, op.dims, dtype=op.dtype, device=op.device, spatial_dims=op.spatial_dims
+        )
+        self.op, self.scale, self.image_factor = op, float(scale), float(image_factor)
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.op._forward(x * self.image_factor) * self.scale
+
+    def _adjoint(self, y: torch.Tensor) -> torch.Tensor:
+        raise TypeError("the fit's nonlinear operator has no adjoint")
+
+    @property
+    def born(self) -> LinearOperator:
+        """The linearisation, scaled alike."""
+        from operators import linear_part
+
+        return linear_part(self.op) * (self.scale * self.image_factor)
+
+
+def start_scale(net: torch.nn.Module, op_norm: float, constraint: tuple[str, ...]) -> float:
+    """The data scale ``s`` that makes the first image's ``max |χ₀|`` equal :data:`START_CONTRAST`."""
+    with torch.no_grad():
+        peak = float(apply_constraint(net()[0], constraint).abs().max())
+    if not (peak > 0 and peak < float("inf")):
+        return 1.0 / op_norm
+    return peak / (START_CONTRAST * op_norm)
+
+
+def _base(op: LinearOperator) -> tuple[LinearOperator, torch.Tensor | None, complex]:
+    """``(scattering operator, flat measurement index or None, scalar)`` of ``c · S A``."""
+    scalar = 1.0 + 0j
+    if isinstance(op, ScaledOperator):
+        scalar, op = op.scale, op.op
+    index = None
+    if isinstance(op, RestrictedOperator):
+        index, op = op.index, op.op
+    if not hasattr(op, "select_frequencies"):
+        raise TypeError(f"{type(op).__name__}: frequency hopping needs an operator with select_frequencies")
+    return op, index, scalar
+
+
+def frequency_bands(op: LinearOperator) -> list[list[int]]:
+    """The hopping stages of ``op``: the lowest frequency, the two lowest, …, all (indices into its frequencies)."""
+    base, _, _ = _base(op)
+    order = [int(i) for i in torch.as_tensor(base.frequencies).argsort()]
+    return [sorted(order[: n + 1]) for n in range(len(order))]
+
+
+def frequency_subset(op: LinearOperator, y: torch.Tensor, band: Sequence[int]) -> tuple[LinearOperator, torch.Tensor]:
+    """The operator and measurements of one frequency band (a restriction to measured entries carries over)."""
+    base, index, scalar = _base(op)
+    sub = base.select_frequencies(band)
+    F = base.out_shape[2]
+    keep = torch.zeros(F, dtype=torch.bool)
+    keep[list(band)] = True
+    if index is None:
+        new_op: LinearOperator = sub
+        y_sub = y[..., list(band)]
+    else:
+        flat = index.cpu()
+        f_of = flat % F
+        kept = keep[f_of]
+        pos = torch.full((F,), -1, dtype=torch.long)
+        pos[list(band)] = torch.arange(len(band))
+        new_flat = (flat[kept] // F) * len(band) + pos[f_of[kept]]
+        new_op = sub.restrict(new_flat)
+        y_sub = y[..., kept.to(y.device)]
+    return (new_op if scalar == 1 else new_op * scalar), y_sub
+
+
+def hopping_settings(bands: list[list[int]], op: LinearOperator, iterations: list[int]) -> list[dict[str, Any]]:
+    """What :func:`rfprior.reconstruct` records in ``settings["hopping"]``."""
+    base, _, _ = _base(op)
+    f = torch.as_tensor(base.frequencies)
+    return [
+        {"frequencies_hz": [float(f[i]) for i in b], "iterations": n} for b, n in zip(bands, iterations, strict=True)
+    ]
