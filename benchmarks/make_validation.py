@@ -60,6 +60,15 @@ SECTIONS: dict[str, tuple[str, str]] = {
         "Sequences: peak memory of the joint fit (4 and 32 frames)",
         "python -m benchmarks.sequences --memory",
     ),
+    "fullwave": (
+        "Full-wave inverse scattering: the prior against Born-TV and CSI-MR on held-out simulated scenes (32²)",
+        "python -m benchmarks.fullwave --methods born_tv,csi_mr,prior_born,prior_fullwave --part i/2 (each i), "
+        "then --merge 2",
+    ),
+    "fullwave_accuracy": (
+        "Full-wave operator: discretisation convergence against the Mie series",
+        "python -m benchmarks.fullwave_accuracy",
+    ),
     "engine": ("Engine: per-iteration cost and time to result", "python -m benchmarks.engine"),
     "batch": ("Batch throughput: files per minute on 1, 2 and 4 Dask workers", "python -m benchmarks.batch"),
     "warm_start": (
