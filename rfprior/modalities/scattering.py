@@ -17,13 +17,16 @@ from typing import Any
 
 import numpy as np
 import torch
+import xarray as xr
 
 from operators import LinearOperator, LippmannSchwinger, RestrictedOperator, backproject, linear_part
 from operators.arrays import image_grid
+from operators.mimo import SPEED_OF_LIGHT
 
 from ..files.checks import Checker
 from ..phantoms import scattering_scene
 from .base import ModalityDefaults
+from .base import format_si as si
 from .mimo import MIMO
 
 __all__ = ["FullWave", "sigma_radiation_complement"]
@@ -116,6 +119,17 @@ class FullWave(MIMO):
                 raise chk.fail(f"/geometry/{key}", f"antenna {int(np.flatnonzero(on)[0])} on the image grid",
                                "antennas outside the image grid")  # fmt: skip
         return g
+
+    def describe(self, ds: xr.Dataset) -> list[str]:
+        f = ds["freq"].values
+        h = float(ds.x[1] - ds.x[0]) if ds.sizes["x"] > 1 else float("nan")
+        lam = SPEED_OF_LIGHT / f[-1]
+        return [
+            f"  array         {ds.sizes['tx']} line sources × {ds.sizes['rx']} receivers",
+            f"  frequencies   {', '.join(si(v, 'Hz') for v in f)} (fitted low to high)",
+            f"  image grid    {ds.sizes['z']} × {ds.sizes['x']} square pixels of {si(h, 'm')} "
+            f"({lam / h:.0f} per free-space wavelength at {si(f[-1], 'Hz')}); image = contrast χ = ε_r − 1",
+        ]
 
     def build_operator(
         self, geometry: dict[str, Any], *, dtype: torch.dtype = torch.complex64, device: Any = None
