@@ -27,7 +27,7 @@ Run it
 ------
 ::
 
-    python examples/fresnel_fullwave.py                  # a few minutes on 2 cores
+    python examples/fresnel_fullwave.py                  # ≈ 10 min on one core (the full-wave fit ≈ 6)
     python examples/fresnel_fullwave.py --fast           # seconds: 1–2 GHz on 32² (the radar file read
                                                          # with --physics full-wave), few iterations
     python examples/fresnel_fullwave.py --outdir figs/   # figures in figs/ (default examples-out/)
