@@ -44,6 +44,7 @@ import numpy as np
 import rfprior
 from operators import csi_mr, linear_part, tv_discrepancy
 from rfprior.problem import Problem
+from rfprior.workflows import unrestricted
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "fresnel_dielTM_dec8f_fullwave.h5"
 #: ``--fast``: the 1–2 GHz, 32² radar file of the same measurement, read with full-wave physics
@@ -84,9 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         res = rfprior.reconstruct(p.y, p.op, sigma=problem.sigma, iterations=its, progress=False)
         runs[name] = (res.image.numpy(), time.perf_counter() - t)
     t = time.perf_counter()
-    from rfprior.workflows import _unrestricted
-
-    base, valid, full = _unrestricted(problem.op, problem.y)
+    base, valid, full = unrestricted(problem.op, problem.y)
     csi = csi_mr(base, full, valid=valid, sigma=float(problem.sigma), iterations=50 if args.fast else 500)
     runs["MR-CSI"] = (csi.chi.numpy(), time.perf_counter() - t)
     t = time.perf_counter()

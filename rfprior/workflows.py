@@ -50,6 +50,7 @@ __all__ = [
     "default_rules",
     "format_table",
     "run_demo",
+    "unrestricted",
 ]
 
 DATA_DIR = bundled_dir()  # the bundled data/*.h5, installed as the package rfprior.data
@@ -160,7 +161,7 @@ def _full_wave_baselines(op: LinearOperator, y: torch.Tensor, sigma: float, tau:
     ch = tv_discrepancy(born, y, sigma, tau=tau, iters=tv_iters)
     out[f"Born + TV (discrepancy, λ={ch.parameter:.2g})"] = (ch.image, time.perf_counter() - t)
     out.parameters["born_tv"] = float(ch.parameter)
-    base, valid, full = _unrestricted(op, y)
+    base, valid, full = unrestricted(op, y)
     t = time.perf_counter()
     csi = csi_mr(base, full, valid=valid, sigma=sigma, tau=tau)
     out[f"MR-CSI (discrepancy, {csi.iteration} it)"] = (csi.chi, time.perf_counter() - t)
@@ -172,8 +173,21 @@ def _full_wave_baselines(op: LinearOperator, y: torch.Tensor, sigma: float, tau:
     return out
 
 
-def _unrestricted(op: LinearOperator, y: torch.Tensor) -> tuple[LinearOperator, torch.Tensor | None, torch.Tensor]:
-    """``(model, valid mask or None, y on the model's full out_shape)`` of a possibly restricted model."""
+def unrestricted(op: LinearOperator, y: torch.Tensor) -> tuple[LinearOperator, torch.Tensor | None, torch.Tensor]:
+    """Undo a restriction to the measured entries, for solvers that take a mask (e.g. :func:`operators.csi_mr`).
+
+    Parameters
+    ----------
+    op : a model, or ``model.restrict(index)`` (what :class:`rfprior.problem.Problem` builds for
+        files with unmeasured entries)
+    y : its measurements (``op.out_shape``)
+
+    Returns
+    -------
+    (model, valid, y_full)
+        The unrestricted model, a boolean mask of shape ``model.out_shape`` (``None`` when ``op`` was
+        not restricted) and ``y`` scattered into ``model.out_shape`` (zeros where not measured).
+    """
     if not isinstance(op, RestrictedOperator):
         return op, None, y
     base = op.op
