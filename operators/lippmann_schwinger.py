@@ -230,6 +230,14 @@ class LippmannSchwinger(LinearOperator):
         """Number of frequencies ``F``."""
         return self.out_shape[2]
 
+    def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> LippmannSchwinger:
+        """A copy on ``device`` and/or with ``dtype`` (caches and the Born view are rebuilt there)."""
+        born = self.__dict__.pop("_born", None)  # it points back at self: converting it would recurse
+        try:
+            return super().to(device, dtype)  # type: ignore[return-value]
+        finally:
+            self._born = born
+
     def _after_to(self) -> None:
         if self._default_tol:
             self.tol = 1e-4 if self.dtype == torch.complex64 else 1e-9

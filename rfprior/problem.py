@@ -334,7 +334,10 @@ def _fit_sequence(problem: Problem, stop, average, device, progress, callbacks, 
     if stop is not None and not isinstance(stop, str):
         raise ValueError("a frame sequence takes stop by name ('discrepancy' or 'fixed'), not rule objects")
     single = ("fits", "init", "loss", "reg_noise_std", "constraint", "hopping")
-    refused = sorted(k for k in single if options.get(k) not in (None, 1, "mse", 0.0, "auto"))
+    refused = sorted(
+        k for k in single
+        if (options.get(k) is not None if k == "hopping" else options.get(k) not in (None, 1, "mse", 0.0, "auto"))
+    )  # fmt: skip
     if refused:
         raise ValueError(f"a frame sequence is fitted jointly; {', '.join(refused)} apply to single frames only")
     kept = {k: v for k, v in options.items() if k not in single and (v is not None or k == "penalty")}

@@ -20,10 +20,13 @@ __all__ = ["UsageError", "global_options", "main"]
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
+    from operators import ConvergenceError
+
     from ..io import FormatError
 
     return (
         UsageError,
+        ConvergenceError,
         FormatError,
         FileNotFoundError,
         FileExistsError,

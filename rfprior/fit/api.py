@@ -145,7 +145,7 @@ def reconstruct(
     if is_sequence(y, op):  # y (F, *op.out_shape) or one operator per frame: one network for the whole sequence
         return from_reconstruct(y, op, given)
     opts = FitOptions.build(op, **given)
-    if not op.is_linear and opts.hopping is not False and len(frequency_bands(op)) > 1:
+    if not op.is_linear and _hops(op, opts):
         return fit_hopping(y, op, opts)
     penalties: dict[
         Any, Penalty
@@ -273,10 +273,31 @@ def fit_one(y: torch.Tensor, op: LinearOperator, opts: FitOptions, penalties: di
     return _refit(result, refit_rule, y, op, replace(opts, prior=prior_for_refit, prior_kwargs=prior_kwargs), penalties)
 
 
-def fit_hopping(y: torch.Tensor, op: LinearOperator, opts: FitOptions) -> Result:
-    """Frequency hopping (:mod:`rfprior.fit.nonlinear`): a fixed-length fit per band, then ``opts`` on all data."""
+def _hops(op: LinearOperator, opts: FitOptions) -> bool:
+    """Whether a nonlinear model is fitted by frequency hopping (``hopping=None``: where it can be)."""
+    if opts.hopping is False:
+        return False
+    try:
+        bands = frequency_bands(op)
+    except TypeError:
+        if opts.hopping:
+            raise
+        return False
+    if opts.hopping is None and (opts.fits > 1 or opts.resume is not None):
+        return False  # an ensemble or a resumed run: one fit on all frequencies (the checkpoint is of that)
     if opts.fits > 1 or opts.resume is not None:
-        raise ValueError("hopping: not with fits > 1 or resume; pass hopping=False")
+        raise ValueError("hopping=True: not with fits > 1 or resume")
+    return len(bands) > 1
+
+
+def fit_hopping(y: torch.Tensor, op: LinearOperator, opts: FitOptions) -> Result:
+    """Frequency hopping (:mod:`rfprior.fit.nonlinear`): a fixed-length fit per band, then ``opts`` on all data.
+
+    Each early band runs ``max(HOP_MIN_ITERATIONS, iterations // (2·(bands − 1)))`` iterations
+    without rules; an interrupt in one returns that band's result.
+    """
+    if not isinstance(y, torch.Tensor) or tuple(y.shape) != op.out_shape:
+        raise ValueError(f"y must be a tensor of the operator's out_shape {op.out_shape}")
     bands = frequency_bands(op)
     n_early = max(HOP_MIN_ITERATIONS, opts.iterations // (2 * (len(bands) - 1)))
     init = opts.init
@@ -286,7 +307,11 @@ def fit_hopping(y: torch.Tensor, op: LinearOperator, opts: FitOptions) -> Result
             opts, stop=(FixedIterations(),), iterations=n_early, init=init, callbacks=(), checkpoint=None, truth=None,
             desc=f"{opts.desc} band {k + 1}/{len(bands)}",
         )  # fmt: skip
-        init = fit_one(sub_y, sub_op, stage, {}).weights
+        early = fit_one(sub_y, sub_op, stage, {})
+        if early.interrupted:
+            early.settings = {**early.settings, "hopping": hopping_settings(bands[: k + 1], op, [n_early] * (k + 1))}
+            return early
+        init = early.weights
     res = fit_one(y, op, replace(opts, init=init), {})
     res.settings = {
         **res.settings,

@@ -26,7 +26,7 @@ from typing import Any
 
 import torch
 
-from operators import LinearOperator
+from operators import ConvergenceError, LinearOperator
 
 from ..losses import MSELoss, half_squared_norm
 from .nonlinear import apply_constraint
@@ -158,7 +158,11 @@ class Loop:
     def evaluate(self) -> tuple[torch.Tensor, torch.Tensor, float, float, bool]:
         """Forward pass: ``(output, loss, loss value, misfit (fit units), acceptable)``."""
         out = self.output()
-        pred = self.op.forward(out)
+        try:
+            pred = self.op.forward(out)
+        except ConvergenceError:  # a nonlinear model's field solve failed here: a failed step, backtrack
+            nan = torch.full((), float("nan"), device=out.device)
+            return out, nan, float("nan"), float("nan"), False
         data = self.loss_fn(pred, self.y_s, self.op)
         loss = data if self.penalty is None else data + self.penalty(out)
         loss_value = float(loss.detach())
@@ -176,7 +180,11 @@ class Loop:
     def step(self, loss: torch.Tensor) -> None:
         """One Adam step on ``loss``; the iteration counter advances."""
         self.opt.zero_grad(set_to_none=True)
-        loss.backward()
+        try:
+            loss.backward()
+        except ConvergenceError as exc:  # the adjoint solve failed: stop with the best valid iterate
+            self.state.reason = f"numerical failure: {str(exc).splitlines()[0]}"
+            raise StopFitError from exc
         self.opt.step()
         self.state.it += 1
 

@@ -111,10 +111,15 @@ class FullWave(MIMO):
         if steps.size < 2 or not (steps[0] > 0 and np.allclose(steps, steps[0], rtol=1e-6)):
             expect = "increasing grids with one common pitch (square pixels) for the volume integral"
             raise chk.fail("/geometry/x, /geometry/z", "unequal or decreasing pitches", expect)
-        h = steps[0]
+        h, x, z = steps[0], g["x"], g["z"]
         for key in ("tx", "rx"):
             p = g[key]
-            on = (np.abs(p[:, 0]) <= np.abs(g["x"]).max() + h) & (np.abs(p[:, 1]) <= np.abs(g["z"]).max() + h)
+            on = (
+                (p[:, 0] >= x[0] - h / 2)
+                & (p[:, 0] <= x[-1] + h / 2)
+                & (p[:, 1] >= z[0] - h / 2)
+                & (p[:, 1] <= z[-1] + h / 2)
+            )
             if on.any():
                 raise chk.fail(f"/geometry/{key}", f"antenna {int(np.flatnonzero(on)[0])} on the image grid",
                                "antennas outside the image grid")  # fmt: skip

@@ -118,3 +118,18 @@ def test_cli_convert_and_reconstruct_full_wave(small, tmp_path, capsys):
     assert main(["compare", str(small), "--iterations", "20", "--quiet"]) == 0
     table = capsys.readouterr().out
     assert "MR-CSI" in table and "Born + TV" in table and "Born-iterative TV" in table
+
+
+def test_to_after_born_and_a_failing_solve_ends_the_fit_cleanly():
+    op = _tiny_op()
+    op.opnorm()  # builds op.born, which points back at op
+    wide = op.to(dtype=torch.complex128)
+    assert wide.dtype == torch.complex128 and wide.tol == 1e-9 and wide.born.scattering is wide
+    g = (np.arange(8) - 4) * 0.01
+    th = np.linspace(0, 2 * np.pi, 4, endpoint=False)
+    ring = np.stack((np.cos(th), np.sin(th)), axis=1)
+    y = LippmannSchwinger(0.7 * ring, 0.75 * ring, [8e9], g, g)(torch.full((8, 8), 1.0 + 0j)).detach()
+    starved = LippmannSchwinger(0.7 * ring, 0.75 * ring, [8e9], g, g, max_iter=3, tol=1e-7)
+    res = rfprior.reconstruct(y, starved, iterations=30, progress=False, stop=[], constraint=None)
+    assert res.stop_reason.startswith("numerical failure") and "did not converge" in res.stop_reason
+    assert torch.isfinite(res.image.real).all()
