@@ -18,6 +18,7 @@ from .base import (
     linear_part,
     real_dtype_of,
 )
+from .born_iterative import BIMResult, born_iterative_tv
 from .classical import (
     backproject,
     cg_least_squares,
@@ -30,7 +31,7 @@ from .classical import (
 from .complex import from_channels, to_channels
 from .elementary import Diagonal, Identity
 from .fourier import PartialFourier, centered_fft2, centered_ifft2
-from .inverse_scattering import BIMResult, CSIResult, born_iterative_tv, csi_mr
+from .inverse_scattering import CSIResult, csi_mr
 from .krylov import ConvergenceError, KrylovInfo, bicgstab
 from .lippmann_schwinger import FieldBorn, LippmannSchwinger, green_2d
 from .masks import cartesian_mask, radial_mask, variable_density_mask
