@@ -26,16 +26,13 @@ from ..result import NetworkState, Result
 from ..stopping.base import FitContext, FixedIterations, StoppingRule
 from .ensemble import fit_ensemble
 from .loop import IterationState
-from .nonlinear import PhysicalFitOperator, frequency_bands, frequency_subset, hopping_settings, start_scale
+from .nonlinear import PhysicalFitOperator, fit_hopping, hopping_bands, start_scale
 from .options import FitOptions
 from .resolve import load_init, prior_of, resolve_loss, resolve_prior
 from .runner import Run
 from .sequence import reconstruct_sequence
 
 __all__ = ["reconstruct"]
-
-#: the fewest iterations of an early frequency-hopping stage
-HOP_MIN_ITERATIONS = 50
 
 
 def reconstruct(
@@ -145,8 +142,9 @@ def reconstruct(
     if is_sequence(y, op):  # y (F, *op.out_shape) or one operator per frame: one network for the whole sequence
         return from_reconstruct(y, op, given)
     opts = FitOptions.build(op, **given)
-    if not op.is_linear and _hops(op, opts):
-        return fit_hopping(y, op, opts)
+    bands = None if op.is_linear else hopping_bands(op, opts)
+    if bands is not None:
+        return fit_hopping(y, op, opts, bands, fit_one)
     penalties: dict[
         Any, Penalty
     ] = {}  # the auto weight is solved once per call (per hold-out split), whatever the fits
@@ -271,53 +269,6 @@ def fit_one(y: torch.Tensor, op: LinearOperator, opts: FitOptions, penalties: di
     if refit_rule is None or result.interrupted:
         return result
     return _refit(result, refit_rule, y, op, replace(opts, prior=prior_for_refit, prior_kwargs=prior_kwargs), penalties)
-
-
-def _hops(op: LinearOperator, opts: FitOptions) -> bool:
-    """Whether a nonlinear model is fitted by frequency hopping (``hopping=None``: where it can be)."""
-    if opts.hopping is False:
-        return False
-    try:
-        bands = frequency_bands(op)
-    except TypeError:
-        if opts.hopping:
-            raise
-        return False
-    if opts.hopping is None and (opts.fits > 1 or opts.resume is not None):
-        return False  # an ensemble or a resumed run: one fit on all frequencies (the checkpoint is of that)
-    if opts.fits > 1 or opts.resume is not None:
-        raise ValueError("hopping=True: not with fits > 1 or resume")
-    return len(bands) > 1
-
-
-def fit_hopping(y: torch.Tensor, op: LinearOperator, opts: FitOptions) -> Result:
-    """Frequency hopping (:mod:`rfprior.fit.nonlinear`): a fixed-length fit per band, then ``opts`` on all data.
-
-    Each early band runs ``max(HOP_MIN_ITERATIONS, iterations // (2·(bands − 1)))`` iterations
-    without rules; an interrupt in one returns that band's result.
-    """
-    if not isinstance(y, torch.Tensor) or tuple(y.shape) != op.out_shape:
-        raise ValueError(f"y must be a tensor of the operator's out_shape {op.out_shape}")
-    bands = frequency_bands(op)
-    n_early = max(HOP_MIN_ITERATIONS, opts.iterations // (2 * (len(bands) - 1)))
-    init = opts.init
-    for k, band in enumerate(bands[:-1]):
-        sub_op, sub_y = frequency_subset(op, y, band)
-        stage = replace(
-            opts, stop=(FixedIterations(),), iterations=n_early, init=init, callbacks=(), checkpoint=None, truth=None,
-            desc=f"{opts.desc} band {k + 1}/{len(bands)}",
-        )  # fmt: skip
-        early = fit_one(sub_y, sub_op, stage, {})
-        if early.interrupted:
-            early.settings = {**early.settings, "hopping": hopping_settings(bands[: k + 1], op, [n_early] * (k + 1))}
-            return early
-        init = early.weights
-    res = fit_one(y, op, replace(opts, init=init), {})
-    res.settings = {
-        **res.settings,
-        "hopping": hopping_settings(bands, op, [n_early] * (len(bands) - 1) + [opts.iterations]),
-    }
-    return res
 
 
 def _refit(

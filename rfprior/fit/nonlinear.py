@@ -17,7 +17,8 @@ stopping rules.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -26,15 +27,20 @@ from operators import LinearOperator, RestrictedOperator, ScaledOperator
 
 __all__ = [
     "CONSTRAINTS",
+    "HOP_MIN_ITERATIONS",
     "START_CONTRAST",
     "PhysicalFitOperator",
     "apply_constraint",
     "check_constraint",
+    "fit_hopping",
     "frequency_bands",
     "frequency_subset",
+    "hopping_bands",
     "start_scale",
 ]
 
+#: the fewest iterations of an early frequency-hopping band
+HOP_MIN_ITERATIONS = 50
 #: the largest ``|χ|`` of the untrained network's first image
 START_CONTRAST = 0.05
 #: ``constraint=`` names: ``"real"`` (Im χ = 0), ``"nonnegative"`` (Re χ ≥ 0), ``"lossy"`` (Re χ ≥ 0, Im χ ≤ 0, a
@@ -153,3 +159,59 @@ def hopping_settings(bands: list[list[int]], op: LinearOperator, iterations: lis
     return [
         {"frequencies_hz": [float(f[i]) for i in b], "iterations": n} for b, n in zip(bands, iterations, strict=True)
     ]
+
+
+def hopping_bands(op: LinearOperator, opts: Any) -> list[list[int]] | None:
+    """The frequency bands a nonlinear model is fitted on in turn, or ``None`` for one fit.
+
+    ``opts.hopping``: ``False`` — one fit; ``None`` (default) — hop where the model has several
+    frequencies, except for an ensemble (``fits > 1``) or a resumed run (its checkpoint is of one
+    fit on all frequencies); ``True`` — hop, refusing those two.
+    """
+    if opts.hopping is False:
+        return None
+    try:
+        bands = frequency_bands(op)
+    except TypeError:
+        if opts.hopping:
+            raise
+        return None
+    if opts.fits > 1 or opts.resume is not None:
+        if opts.hopping:
+            raise ValueError("hopping=True: not with fits > 1 or resume")
+        return None
+    return bands if len(bands) > 1 else None
+
+
+def fit_hopping(
+    y: torch.Tensor, op: LinearOperator, opts: Any, bands: list[list[int]], fit_one: Callable[..., Any]
+) -> Any:
+    """Frequency hopping: a fixed-length ``fit_one`` per early band, each warm-started by the last,
+    then ``fit_one`` with ``opts`` (its rules) on all data; ``settings["hopping"]`` records the bands.
+
+    Each early band runs ``max(HOP_MIN_ITERATIONS, iterations // (2·(bands − 1)))`` iterations
+    without truth, callbacks or checkpoints; an interrupt in one returns that band's result.
+    """
+    from ..stopping import FixedIterations
+
+    if not isinstance(y, torch.Tensor) or tuple(y.shape) != op.out_shape:
+        raise ValueError(f"y must be a tensor of the operator's out_shape {op.out_shape}")
+    n_early = max(HOP_MIN_ITERATIONS, opts.iterations // (2 * (len(bands) - 1)))
+    init = opts.init
+    for k, band in enumerate(bands[:-1]):
+        sub_op, sub_y = frequency_subset(op, y, band)
+        stage = replace(
+            opts, stop=(FixedIterations(),), iterations=n_early, init=init, callbacks=(), checkpoint=None, truth=None,
+            desc=f"{opts.desc} band {k + 1}/{len(bands)}",
+        )  # fmt: skip
+        early = fit_one(sub_y, sub_op, stage, {})
+        if early.interrupted:
+            early.settings = {**early.settings, "hopping": hopping_settings(bands[: k + 1], op, [n_early] * (k + 1))}
+            return early
+        init = early.weights
+    res = fit_one(y, op, replace(opts, init=init), {})
+    res.settings = {
+        **res.settings,
+        "hopping": hopping_settings(bands, op, [n_early] * (len(bands) - 1) + [opts.iterations]),
+    }
+    return res
