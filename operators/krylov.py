@@ -9,6 +9,7 @@ does not change the others' answers.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -97,9 +98,10 @@ def bicgstab(
     res = torch.linalg.vector_norm(r, dim=dims, keepdim=True) / b_norm
     it = 0
     while it < max_iter:
-        active = res > tol
-        if not bool(active.any()):
+        worst = float(res.max()) if res.numel() else 0.0  # one host sync per iteration
+        if not math.isfinite(worst) or worst <= tol:
             break
+        active = res > tol
         it += 1
         rho = _dot(r_hat, r, dims)
         breakdown = active & (rho.abs() <= torch.finfo(real).tiny)
@@ -119,8 +121,6 @@ def bicgstab(
         r = s - omega * t
         rho_prev = torch.where(active, rho, rho_prev)
         res = torch.linalg.vector_norm(r, dim=dims, keepdim=True) / b_norm
-        if not bool(torch.isfinite(res).all()):
-            break
     worst = float(res.max()) if res.numel() else 0.0
     if not worst <= tol:
         raise ConvergenceError(

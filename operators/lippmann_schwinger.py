@@ -112,7 +112,7 @@ class FieldBorn(LinearOperator):
     def normal_diagonal(self) -> torch.Tensor:
         """The exact diagonal of ``AᴴA``: ``Σ_f (Σ_t |u[f,t,p]|²)(Σ_r |G_S[f,r,p]|²)``."""
         field = (self.field.abs() ** 2).sum(dim=1)  # (F, H, W)
-        data = (self.scattering._data.abs() ** 2).sum(dim=1).reshape(field.shape)  # (F, H, W)
+        data = (self.scattering.radiation_matrix.abs() ** 2).sum(dim=1).reshape(field.shape)  # (F, H, W)
         return (field * data).sum(dim=0).to(self.real_dtype)
 
 
@@ -260,6 +260,11 @@ class LippmannSchwinger(LinearOperator):
         """``G_Dᴴ v`` (the kernel is even, so this is the convolution with its conjugate): same shapes."""
         return self._convolve(v, self._spectrum.conj())
 
+    @property
+    def radiation_matrix(self) -> torch.Tensor:
+        """``G_S`` as a matrix per frequency, complex ``(F, R, H·W)``: :meth:`green_data` is ``w ↦ G_S w``."""
+        return self._data
+
     def green_data(self, w: torch.Tensor) -> torch.Tensor:
         """``G_S w``, the scattered field of the contrast source ``w = χu`` at the receivers, over ``c_f``.
 
@@ -291,8 +296,12 @@ class LippmannSchwinger(LinearOperator):
         x0 = self._cache.get(key)
         if x0 is not None and x0.shape != rhs.shape:
             x0 = None
-        what = f"LippmannSchwinger {'adjoint' if adjoint else 'field'} solve (max |χ| = {float(chi.abs().max()):.3g})"
-        sol, info = bicgstab(apply, rhs, x0, tol=self.tol, max_iter=self.max_iter, what=what)
+        what = f"LippmannSchwinger {'adjoint' if adjoint else 'field'} solve"
+        try:
+            sol, info = bicgstab(apply, rhs, x0, tol=self.tol, max_iter=self.max_iter, what=what)
+        except ConvergenceError as exc:  # name the contrast only on failure (no host sync per solve)
+            msg = str(exc).replace(what, f"{what} (max |χ| = {float(chi.abs().max()):.3g})", 1)
+            raise ConvergenceError(msg, exc.residual, exc.iterations) from None
         self._cache[key] = sol.detach()
         self.last_info["adjoint" if adjoint else "field"] = info
         return sol

@@ -59,7 +59,7 @@ def sigma_radiation_complement(op: LinearOperator, y: torch.Tensor, rank_tol: fl
     full = full.reshape(n_t, n_r, n_f)
     energy, dims = 0.0, 0
     for f in range(n_f):
-        g = base._data[f].cpu().numpy().astype(np.complex128)  # (R, P)
+        g = base.radiation_matrix[f].cpu().numpy().astype(np.complex128)  # (R, P)
         gram = g @ g.conj().T
         cache: dict[bytes, np.ndarray] = {}
         for t in range(n_t):
