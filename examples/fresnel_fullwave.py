@@ -87,20 +87,20 @@ def main(argv: list[str] | None = None) -> int:
     t = time.perf_counter()
     base, valid, full = unrestricted(problem.op, problem.y)
     csi = csi_mr(base, full, valid=valid, sigma=float(problem.sigma), iterations=50 if args.fast else 500)
-    runs["MR-CSI"] = (csi.chi.numpy(), time.perf_counter() - t)
+    runs["MR-CSI (discrepancy)"] = (csi.chi.numpy(), time.perf_counter() - t)
     t = time.perf_counter()
     tv = tv_discrepancy(linear_part(problem.op), problem.y, float(problem.sigma), iters=50 if args.fast else 200)
-    runs["Born + TV"] = (tv.image.numpy(), time.perf_counter() - t)
+    runs["Born + TV (discrepancy)"] = (tv.image.numpy(), time.perf_counter() - t)
     print(
         f"truth: χ = {CHI_TRUE} ± 0.3 in the disk, 0 outside; σ = {float(problem.sigma):.3g} ({problem.sigma.source})"
     )
     print(
-        f"{'method':18s} {'Re χ disk':>9s} {'Im χ disk':>9s} {'bg mean':>8s} {'bg max':>7s} {'centre':>8s} {'time':>7s}"
+        f"{'method':24s} {'Re χ disk':>9s} {'Im χ disk':>9s} {'bg mean':>8s} {'bg max':>7s} {'centre':>8s} {'time':>7s}"
     )
     for name, (img, secs) in runs.items():
         s = scores(img, x, z)
         print(
-            f"{name:18s} {s['re']:9.2f} {s['im']:9.2f} {s['bg_mean']:8.3f} {s['bg_max']:7.2f} "
+            f"{name:24s} {s['re']:9.2f} {s['im']:9.2f} {s['bg_mean']:8.3f} {s['bg_max']:7.2f} "
             f"{s['centre_mm']:6.1f}mm {secs:6.1f}s"
         )
     if not args.no_figures:

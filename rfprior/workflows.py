@@ -168,7 +168,7 @@ def _full_wave_baselines(op: LinearOperator, y: torch.Tensor, sigma: float, tau:
     out.parameters["csi_mr"] = int(csi.iteration)
     t = time.perf_counter()
     bim = born_iterative_tv(base, full, sigma, valid=valid, tau=tau, iters=tv_iters)
-    out[f"Born-iterative TV ({bim.iteration} outer)"] = (bim.chi, time.perf_counter() - t)
+    out[f"Born-iterative TV (discrepancy λ per step, {bim.iteration} outer)"] = (bim.chi, time.perf_counter() - t)
     out.parameters["bim_tv"] = int(bim.iteration)
     return out
 
