@@ -21,7 +21,7 @@ seed (the same draw, scaled, at every SNR). The measurements are stored in compl
 :func:`rfprior.io.schema.validate` (modality ``fullwave``), as a file would be.
 
 Methods, none tuned on these scenes, all given the **same σ**: the radiation-complement
-estimate from the data (:func:`rfprior.modalities.scattering.sigma_radiation_complement`, what
+estimate from the data (:func:`rfprior.noise.sigma_radiation_complement`, what
 ``rfprior reconstruct`` uses; the true σ is recorded beside it):
 
 * ``born_tv`` — :func:`operators.tv_discrepancy` on the Born linearisation (λ by the discrepancy principle);

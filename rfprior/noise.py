@@ -27,6 +27,9 @@ Convention (docs/design.md §2): circular complex Gaussian noise with
   range of ``A`` cannot come from any image, so it is noise (and model error, which
   no image can fit either): ``σ̂² = ‖(I − QQᴴ) y‖² / (2 (M − r))`` with ``Q`` an
   orthonormal basis of the numerical range found by a randomised range finder.
+* :func:`sigma_radiation_complement` — full-wave scattering: the same idea per
+  transmitter and frequency, with the range of the radiation operator ``G_S`` (what
+  any source inside the grid can radiate), which holds the nonlinear signal too.
 * :func:`complete_rows` — the complete last-axis rows of a measured subset (all
   frequencies of a (tx, rx) pair, all detector pixels of an angle), on which a
   forward model's estimator runs when entries are missing.
@@ -39,9 +42,10 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
-from operators import LinearOperator, PartialFourier, RestrictedOperator
+from operators import LinearOperator, LippmannSchwinger, PartialFourier, RestrictedOperator
 
 __all__ = [
     "NoiseLevel",
@@ -50,6 +54,7 @@ __all__ = [
     "sigma_from_samples",
     "sigma_mad",
     "sigma_partial_fourier",
+    "sigma_radiation_complement",
     "sigma_range_bins",
     "sigma_range_complement",
 ]
@@ -232,3 +237,49 @@ def complete_rows(op: RestrictedOperator, y: torch.Tensor) -> tuple[torch.Tensor
     full[op.index.cpu()] = y.reshape(-1).cpu()
     rows = mask.reshape(-1, last).all(dim=1)
     return full.reshape(-1, last)[rows], int(rows.sum())
+
+
+def sigma_radiation_complement(op: LinearOperator, y: torch.Tensor, rank_tol: float = 1e-4) -> float:
+    r"""σ per real/imaginary component from the part of each transmitter's receiver vector that no
+    source inside the image grid can radiate.
+
+    Whatever the physics (Born or full wave), the field scattered by an object in the grid is
+    ``G_S w`` for some contrast source ``w``: it lies in the range of the radiation operator
+    ``G_S`` (receivers × pixels), whose singular values fall off beyond ``≈ 2kR`` (``R`` the
+    grid's radius). The data's energy in the orthogonal complement (singular values below
+    ``rank_tol`` × the largest) is noise: ``σ² = ‖P⊥ y‖² / (2 · dim)``, pooled over transmitters
+    and frequencies, on the measured receivers of each.
+    """
+    index = None
+    base = op
+    if isinstance(base, RestrictedOperator):
+        index, base = base.index.cpu(), base.op
+    if not isinstance(base, LippmannSchwinger):
+        raise ValueError("radiation complement: needs a LippmannSchwinger operator")
+    n_t, n_r, n_f = base.out_shape
+    full = np.full(n_t * n_r * n_f, np.nan + 0j)
+    flat = y.detach().reshape(-1).cpu().numpy().astype(np.complex128)
+    if index is None:
+        full[:] = flat
+    else:
+        full[index.numpy()] = flat
+    full = full.reshape(n_t, n_r, n_f)
+    energy, dims = 0.0, 0
+    for f in range(n_f):
+        g = base.radiation_matrix[f].cpu().numpy().astype(np.complex128)  # (R, P)
+        gram = g @ g.conj().T
+        cache: dict[bytes, np.ndarray] = {}
+        for t in range(n_t):
+            v = full[t, :, f]
+            rows = ~np.isnan(v.real)
+            key = rows.tobytes()
+            if key not in cache:
+                evals, evecs = np.linalg.eigh(gram[np.ix_(rows, rows)])
+                cache[key] = evecs[:, evals < rank_tol**2 * evals.max()]
+            basis = cache[key]
+            if basis.shape[1]:
+                energy += float(np.sum(np.abs(basis.conj().T @ v[rows]) ** 2))
+                dims += basis.shape[1]
+    if dims == 0:
+        raise ValueError("radiation complement: no receiver subspace outside the radiation operator's range")
+    return math.sqrt(energy / (2 * dims))

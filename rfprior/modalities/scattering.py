@@ -11,7 +11,6 @@ The image is the contrast ``χ = ε_r − 1`` (loss: ``Im χ < 0``).
 
 from __future__ import annotations
 
-import math
 from types import MappingProxyType
 from typing import Any
 
@@ -19,63 +18,18 @@ import numpy as np
 import torch
 import xarray as xr
 
-from operators import LinearOperator, LippmannSchwinger, RestrictedOperator, backproject, linear_part
+from operators import LinearOperator, LippmannSchwinger, backproject, linear_part
 from operators.arrays import image_grid
 from operators.mimo import SPEED_OF_LIGHT
 
 from ..files.checks import Checker
+from ..noise import sigma_radiation_complement
 from ..phantoms import scattering_scene
 from .base import ModalityDefaults
 from .base import format_si as si
 from .mimo import MIMO
 
-__all__ = ["FullWave", "sigma_radiation_complement"]
-
-
-def sigma_radiation_complement(op: LinearOperator, y: torch.Tensor, rank_tol: float = 1e-4) -> float:
-    r"""σ per real/imaginary component from the part of each transmitter's receiver vector that no
-    source inside the image grid can radiate.
-
-    Whatever the physics (Born or full wave), the field scattered by an object in the grid is
-    ``G_S w`` for some contrast source ``w``: it lies in the range of the radiation operator
-    ``G_S`` (receivers × pixels), whose singular values fall off beyond ``≈ 2kR`` (``R`` the
-    grid's radius). The data's energy in the orthogonal complement (singular values below
-    ``rank_tol`` × the largest) is noise: ``σ² = ‖P⊥ y‖² / (2 · dim)``, pooled over transmitters
-    and frequencies, on the measured receivers of each.
-    """
-    index = None
-    base = op
-    if isinstance(base, RestrictedOperator):
-        index, base = base.index.cpu(), base.op
-    if not isinstance(base, LippmannSchwinger):
-        raise ValueError("radiation complement: needs a LippmannSchwinger operator")
-    n_t, n_r, n_f = base.out_shape
-    full = np.full(n_t * n_r * n_f, np.nan + 0j)
-    flat = y.detach().reshape(-1).cpu().numpy().astype(np.complex128)
-    if index is None:
-        full[:] = flat
-    else:
-        full[index.numpy()] = flat
-    full = full.reshape(n_t, n_r, n_f)
-    energy, dims = 0.0, 0
-    for f in range(n_f):
-        g = base.radiation_matrix[f].cpu().numpy().astype(np.complex128)  # (R, P)
-        gram = g @ g.conj().T
-        cache: dict[bytes, np.ndarray] = {}
-        for t in range(n_t):
-            v = full[t, :, f]
-            rows = ~np.isnan(v.real)
-            key = rows.tobytes()
-            if key not in cache:
-                evals, evecs = np.linalg.eigh(gram[np.ix_(rows, rows)])
-                cache[key] = evecs[:, evals < rank_tol**2 * evals.max()]
-            basis = cache[key]
-            if basis.shape[1]:
-                energy += float(np.sum(np.abs(basis.conj().T @ v[rows]) ** 2))
-                dims += basis.shape[1]
-    if dims == 0:
-        raise ValueError("radiation complement: no receiver subspace outside the radiation operator's range")
-    return math.sqrt(energy / (2 * dims))
+__all__ = ["FullWave"]
 
 
 class FullWave(MIMO):

@@ -13,7 +13,7 @@ from operators import LippmannSchwinger, MIMORadar, linear_part
 from rfprior import io
 from rfprior.cli import main
 from rfprior.fit.nonlinear import apply_constraint, frequency_bands, frequency_subset
-from rfprior.modalities.scattering import sigma_radiation_complement
+from rfprior.noise import sigma_radiation_complement
 from rfprior.problem import Problem
 from rfprior.scenes import simulate
 
