@@ -41,8 +41,12 @@ SECTIONS: dict[str, tuple[str, str]] = {
     ),
     "quality_size128": ("Quality and time to result at 128²", "python -m benchmarks.quality --tier size128"),
     "time_to_result": (
-        "Time to result of the default, 64² and 128² (2 threads)",
-        "python -m benchmarks.time_to_result --sizes 64,128 --threads 2",
+        "Time to result of the default against the previous default and TV, 64² and 128² (2 threads)",
+        "python -m benchmarks.time_to_result --sizes 64,128 --seeds 2,3,4 --threads 2",
+    ),
+    "penalty_weight": (
+        "The automatic penalty weight's TV search: PDHG steps per λ",
+        "python -m benchmarks.penalty_weight --sizes 64,128 --iters 100,30",
     ),
     "sequences_check": (
         "Sequences: one network for a whole sequence, held-out k-space sequences (64², 16 frames)",

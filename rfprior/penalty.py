@@ -39,7 +39,9 @@ __all__ = [
     "PENALTIES",
     "Penalty",
     "auto_factor",
+    "reference_weight",
     "resolve_penalty",
+    "search_iters",
     "total_variation",
 ]
 
@@ -51,6 +53,14 @@ PENALTIES = ("tv",)
 #: the baseline protocol for a λ within its precision (docs/notes.md, "Measurements formerly
 #: quoted in code").
 WEIGHT_RTOL = 0.01
+
+
+def search_iters(op: LinearOperator) -> int:
+    """PDHG steps per λ of ``penalty_weight="auto"``'s TV search for ``op`` (the modality's
+    :attr:`~rfprior.modalities.ModalityDefaults.penalty_search_iters`: 100, radar 30 —
+    ``benchmarks/results/penalty_weight.md``)."""
+    return modality_defaults(op).penalty_search_iters
+
 
 def auto_factor(op: LinearOperator) -> float:
     """The fraction of the TV-discrepancy λ that ``penalty_weight="auto"`` uses for ``op``."""
@@ -127,7 +137,8 @@ def resolve_penalty(
             sigma, how = estimate_sigma(op, y)
         if not sigma > 0:  # noise-free data: the discrepancy λ is 0, so is the penalty
             return Penalty(penalty, 0.0, {"name": penalty, "weight": 0.0, "weight_rule": "σ̂ = 0: noise-free data"})
-        choice = tv_discrepancy(op, y, sigma=sigma, iters=100, rtol=WEIGHT_RTOL)
+        steps = search_iters(op)
+        choice = tv_discrepancy(op, y, sigma=sigma, iters=steps, rtol=WEIGHT_RTOL)
         factor = auto_factor(op)
         lam = factor * choice.parameter
         return Penalty(
@@ -138,6 +149,7 @@ def resolve_penalty(
                 "weight": lam,
                 "weight_rule": f"{factor} x TV discrepancy lambda",
                 "tv_discrepancy_lambda": choice.parameter,
+                "search_pdhg_steps": steps,
                 "sigma": float(sigma),
                 "sigma_estimator": how,
             },
@@ -146,3 +158,27 @@ def resolve_penalty(
     if not (w >= 0 and math.isfinite(w)):
         raise ValueError(f"penalty_weight must be a finite number ≥ 0 or 'auto', got {weight!r}")
     return Penalty(penalty, w, {"name": penalty, "weight": w, "weight_rule": "given"})
+
+
+def reference_weight(penalty: str, op: LinearOperator, y: torch.Tensor, reference: torch.Tensor) -> Penalty:
+    r"""``penalty_weight="auto"`` for a **nonlinear** model: ``λ = f · ½‖y‖² / TV(x_ref)``.
+
+    The TV-discrepancy search of :func:`resolve_penalty` needs a linear model; on the Born
+    linearisation of full-wave data it finds λ ≈ 0 (Born cannot reach the discrepancy target, so
+    the search runs down to its floor). Instead the penalty is scaled against the data: at
+    ``λ = f ½‖y‖²/TV(x_ref)`` the penalty of the reference image is the fraction ``f`` of the data's
+    energy. ``x_ref`` is a data-consistent image fitted without the penalty — the previous band's
+    image in frequency hopping (:func:`rfprior.fit.nonlinear.fit_hopping`) — and ``f`` the modality's
+    :attr:`~rfprior.modalities.ModalityDefaults.penalty_factor`. On the full-wave tuning scenes the
+    best λ was the same at 20 and 30 dB (docs/notes.md): the weight is σ-free.
+    """
+    if penalty not in PENALTIES:
+        raise ValueError(f"penalty must be one of {PENALTIES} or None, got {penalty!r}")
+    tv = float(total_variation(reference.detach()))
+    energy = 0.5 * float(torch.linalg.vector_norm(y)) ** 2
+    factor = auto_factor(op)
+    if not (tv > 0 and math.isfinite(tv) and energy > 0):  # a flat reference or no data: no penalty
+        return Penalty(penalty, 0.0, {"name": penalty, "weight": 0.0, "weight_rule": "a flat reference image"})
+    lam = factor * energy / tv
+    settings = {"name": penalty, "weight": lam, "weight_rule": f"{factor} x ½‖y‖² / TV(reference image)"}
+    return Penalty(penalty, lam, {**settings, "reference_tv": tv})

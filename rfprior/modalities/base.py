@@ -64,6 +64,8 @@ class ModalityDefaults:
     TV penalty (0: per-frame TV; :func:`rfprior.fit.sequence.reconstruct_sequence`)
     constraint : the image constraint ``reconstruct(constraint="auto")`` applies (names of
     :data:`rfprior.fit.nonlinear.CONSTRAINTS`; empty: none)
+    penalty_search_iters : PDHG steps per λ of the automatic penalty weight's TV search
+    (:func:`rfprior.penalty.resolve_penalty`; each warm-started from the previous λ's solution)
     """
 
     prior: str = "deep_decoder"
@@ -73,6 +75,7 @@ class ModalityDefaults:
     lr: float | None = None
     sequence_temporal_weight: float = 0.0
     constraint: tuple[str, ...] = ()
+    penalty_search_iters: int = 100
 
 
 def format_si(value: float, unit: str) -> str:

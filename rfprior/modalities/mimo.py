@@ -52,8 +52,9 @@ def _spreading(chk: Checker, value: Any) -> str:
 class MIMO(Modality):
     """MIMO radar: :class:`operators.MIMORadar` on a stepped-frequency array, image ``(z, x)``.
 
-    Defaults: the 32-channel DIP (``dip_small``) + TV at twice the TV-discrepancy λ, 1200
-    iterations at step 0.02 (chosen by measurement, docs/notes.md); the range-bin σ estimator;
+    Defaults: the 32-channel DIP (``dip_small``) + TV at twice the TV-discrepancy λ, 800
+    iterations at step 0.02 (chosen by measurement, docs/notes.md: 1200 until issue 35, the
+    running average's PSNR at 800 within 0.2 dB of it on held-out scenes); the range-bin σ estimator;
     matched-filter backprojection; ℓ1 in pixels (point scatterers).
     """
 
@@ -67,7 +68,11 @@ class MIMO(Modality):
     )
     image_size_fields = "/geometry/x, /geometry/z"
     missing_ok = True
-    defaults = ModalityDefaults(prior="dip_small", penalty="tv", penalty_factor=2.0, iterations=1200, lr=0.02)
+    # the weight's TV search with 30 PDHG steps per λ finds the λ of 100 within 5 % at a third of the
+    # cost (benchmarks/results/penalty_weight.md); on tomography 30 steps are not enough (λ off by 3×)
+    defaults = ModalityDefaults(
+        prior="dip_small", penalty="tv", penalty_factor=2.0, iterations=800, lr=0.02, penalty_search_iters=30
+    )
     l1_basis = "pixels"
     geometry_parameters = MappingProxyType(
         {

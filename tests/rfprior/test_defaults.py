@@ -42,14 +42,14 @@ def test_modality_defaults_are_looked_up_by_operator_type():
 
 
 def test_iteration_budget_and_step_are_per_forward_model():
-    """3000 for partial Fourier and tomography (a measured subset too), 1200 at step 0.02 for radar, FIT's else."""
+    """3000 for partial Fourier and tomography (a measured subset too), 800 at step 0.02 for radar, FIT's else."""
     assert defaults.default_iterations(_pf()) == defaults.default_iterations(_pf().restrict(torch.arange(10))) == 3000
     from rfprior.io import operator_from
 
     modalities = ("diffraction_tomography", "mimo")
     dt, mimo = (operator_from(rfprior.scenes.simulate(m, size=8, seed=0))[0] for m in modalities)
     assert defaults.default_iterations(dt) == 3000
-    assert defaults.default_iterations(mimo) == 1200
+    assert defaults.default_iterations(mimo) == 800
     assert defaults.default_iterations(ops.Identity((4, 4))) == defaults.FIT.iterations == 1500
     assert defaults.default_lr(mimo) == 0.02
     assert defaults.default_lr(_pf()) == defaults.default_lr(dt) == defaults.default_lr(None) == defaults.FIT.lr == 0.01

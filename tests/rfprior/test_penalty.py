@@ -5,7 +5,7 @@ import torch
 
 import operators as ops
 import rfprior
-from rfprior.penalty import WEIGHT_RTOL, auto_factor, total_variation
+from rfprior.penalty import WEIGHT_RTOL, auto_factor, search_iters, total_variation
 
 
 def _problem(n: int = 32, seed: int = 0):
@@ -39,7 +39,8 @@ def test_auto_weight_is_a_fraction_of_the_tv_discrepancy_lambda():
     op, y, _truth, sigma = _problem()
     res = rfprior.reconstruct(y, op, prior="deep_decoder", penalty="tv", iterations=5, progress=False, sigma=sigma)
     pen = res.settings["penalty"]
-    lam = ops.tv_discrepancy(op, y, sigma, iters=100, rtol=WEIGHT_RTOL).parameter
+    lam = ops.tv_discrepancy(op, y, sigma, iters=search_iters(op), rtol=WEIGHT_RTOL).parameter
+    assert search_iters(op) == 100  # radar's search takes 30 steps per λ (rfprior.modalities.mimo)
     assert pen["tv_discrepancy_lambda"] == pytest.approx(lam)
     assert pen["weight"] == pytest.approx(auto_factor(op) * lam)
     assert pen["sigma"] == sigma and pen["sigma_estimator"] == "given"
@@ -77,3 +78,32 @@ def test_default_penalty_follows_the_forward_model_and_restriction():
     sub = op.restrict(torch.arange(op.size_out // 2))
     assert rfprior.defaults.default_penalty(sub) == rfprior.defaults.default_penalty(op)
     assert rfprior.defaults.default_penalty(op) == rfprior.modalities.get("partial_fourier").defaults.penalty
+
+
+def test_radar_weight_search_takes_fewer_pdhg_steps_per_lambda():
+    """The auto weight's search runs the modality's PDHG steps per λ: 30 on radar (penalty_weight.md), 100 else."""
+    from rfprior.penalty import resolve_penalty
+
+    ds = rfprior.scenes.simulate("mimo", size=16, snr_db=20, seed=0)
+    op, y = rfprior.io.operator_from(ds)
+    sigma = float(ds.attrs["noise_sigma"])
+    assert search_iters(op) == 30 and search_iters(_problem(8)[0]) == 100
+    pen = resolve_penalty("tv", "auto", op, y, sigma)
+    lam30 = ops.tv_discrepancy(op, y, sigma, iters=30, rtol=WEIGHT_RTOL).parameter
+    assert pen.settings["tv_discrepancy_lambda"] == pytest.approx(lam30)
+    assert pen.weight == pytest.approx(auto_factor(op) * lam30) and pen.settings["search_pdhg_steps"] == 30
+
+
+def test_reference_weight_scales_tv_against_the_data_energy_and_needs_no_sigma():
+    """A nonlinear model's auto weight: λ = f · ½‖y‖² / TV(x_ref); a flat reference gives no penalty."""
+    from rfprior.penalty import reference_weight
+
+    op, y, truth, _ = _problem(16)
+    pen = reference_weight("tv", op, y, truth)
+    energy = 0.5 * float(torch.linalg.vector_norm(y)) ** 2
+    assert pen.weight == pytest.approx(auto_factor(op) * energy / float(total_variation(truth)))
+    assert pen.settings["reference_tv"] == pytest.approx(float(total_variation(truth)))
+    assert reference_weight("tv", op, 2 * y, truth).weight == pytest.approx(4 * pen.weight)  # data units
+    assert reference_weight("tv", op, y, torch.ones_like(truth)).weight == 0.0
+    with pytest.raises(ValueError, match="penalty must be one of"):
+        reference_weight("l2", op, y, truth)
