@@ -57,6 +57,7 @@ receivers, 2 frequencies, one case, short runs; < 1 min) prints the tables and w
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import time
 import warnings
@@ -66,7 +67,19 @@ from typing import Any
 import numpy as np
 import torch
 
-from benchmarks.harness import finish, grid, machine, md_table, merge_parts, parse_part, part_path, run, write_outputs
+from benchmarks.harness import (
+    RESULTS,
+    case_key,
+    finish,
+    grid,
+    machine,
+    md_table,
+    merge_parts,
+    parse_part,
+    part_path,
+    run,
+    write_outputs,
+)
 
 STEM = "fullwave"
 METHODS = ("born_tv", "csi_mr", "bim_tv", "prior_born", "prior_fullwave")
@@ -411,6 +424,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--part", default="1/1", help="run every n-th case from the i-th (i/n), merged with --merge n")
     ap.add_argument("--merge", type=int, default=None, help="merge the n parts written with --part i/n")
     ap.add_argument("--out", default=None, help="results folder (default benchmarks/results)")
+    ap.add_argument(
+        "--keep", default=None,
+        help="comma-separated methods whose scores are taken from the results file (its cases), not rerun",
+    )  # fmt: skip
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     tier = "smoke" if args.smoke else "default"
@@ -431,8 +448,24 @@ def main(argv: list[str] | None = None) -> int:
     i, n = parse_part(args.part)
     cases = cases[i - 1 :: n]
     part = None if args.smoke else part_path(args.out, STEM, args.part)
-    settings = {"tier": tier, "methods": list(methods)}
-    rows = run(cases, lambda c: run_case(c, cfg, methods), part, settings=settings)
+    kept: dict[str, dict[str, Any]] = {}
+    if args.keep:  # e.g. --keep born_tv,csi_mr after a change to the prior: the classical scores stand
+        keep = tuple(args.keep.split(","))
+        if set(keep) - set(METHODS):
+            raise SystemExit(f"--keep: unknown {sorted(set(keep) - set(METHODS))}; choose from {', '.join(METHODS)}")
+        path = (RESULTS if args.out is None else Path(args.out)) / f"{STEM}.json"
+        kept = {case_key(r["case"]): r for r in uncompact(json.loads(path.read_text()), keep)}
+        methods = tuple(m for m in methods if m not in keep)
+    settings = {"tier": tier, "methods": list(methods), "keep": args.keep}
+
+    def one(c: dict[str, Any]) -> dict[str, Any]:
+        row = run_case(c, cfg, methods)
+        old = kept.get(case_key(c))
+        if old is not None:
+            row["methods"] = {**old["methods"], **row["methods"]}
+        return row
+
+    rows = run(cases, one, part, settings=settings)
     if n > 1:  # one part of a split run: merged later with --merge n
         return 0
     if args.smoke:
@@ -467,6 +500,25 @@ def compact(rows: list[dict[str, Any]]) -> dict[str, Any]:
             incl.append([_round(v) for v in [c["family"], c["seed"], c["snr"], inc["name"], inc["value"],
                                              inc["pixels"], *means]])  # fmt: skip
     return {"columns": cols, "cases": cases, "inclusion_columns": icols, "inclusions": incl}
+
+
+def uncompact(payload: dict[str, Any], methods: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The rows of a results file (:func:`compact`'s tables), with the scores of ``methods`` only."""
+    cols, icols = payload["columns"], payload["inclusion_columns"]
+    rows = []
+    for values in payload["cases"]:
+        c = dict(zip(cols, values, strict=True))
+        case = {"family": c["family"], "seed": c["seed"], "snr": c["snr"]}
+        incl = [dict(zip(icols, v, strict=True)) for v in payload["inclusions"]]
+        incl = [v for v in incl if (v["family"], v["seed"], v["snr"]) == (c["family"], c["seed"], c["snr"])]
+        got = {}
+        for m in methods:
+            if c.get(f"{m}_error") is None:
+                raise SystemExit(f"--keep {m}: the results file has no {m} score for {case}")
+            got[m] = {"error": c[f"{m}_error"], "seconds": c[f"{m}_seconds"],
+                      "inclusions": [[v[f"{m}_re"], v[f"{m}_im"]] for v in incl]}  # fmt: skip
+        rows.append({"case": case, "methods": got})
+    return rows
 
 
 def _write(rows: list[dict[str, Any]], cfg: dict[str, Any], info: dict[str, Any], out: str | None, n: int = 1) -> int:

@@ -111,6 +111,7 @@ def _reconstruct(args: argparse.Namespace) -> int:
             penalty=_penalty(args),
             init=args.init,
             constraint=_constraint(args.constraint),
+            hopping=False if args.no_hopping else None,
         )
     finally:
         signal.signal(signal.SIGTERM, previous)

@@ -152,6 +152,11 @@ def _parser() -> argparse.ArgumentParser:
                 help="comma-separated of real, nonnegative, lossy (Re χ ≥ 0, Im χ ≤ 0), or none "
                 "(default auto: lossy for full-wave scattering, else none)",
             )
+            s.add_argument(
+                "--no-hopping",
+                action="store_true",
+                help="full-wave scattering: fit all frequencies at once instead of hopping from the lowest up",
+            )
 
     _add_convert_parser(sub, common)
 
@@ -234,7 +239,7 @@ def _add_fit_options(s: argparse.ArgumentParser, rules, per_file: str) -> None:
         type=int,
         default=None,
         help="iteration budget (default: the forward model's, rfprior.default_iterations — "
-        "3000 for partial Fourier and tomography, 1200 for radar)",
+        "3000 for partial Fourier and tomography, 800 for radar)",
     )
     s.add_argument(
         "--lr",

@@ -189,6 +189,9 @@ def fit_hopping(
     """Frequency hopping: a fixed-length ``fit_one`` per early band, each warm-started by the last,
     then ``fit_one`` with ``opts`` (its rules) on all data; ``settings["hopping"]`` records the bands.
 
+    The early bands run without the image penalty; the last band's automatic penalty weight is
+    scaled on the previous band's image (:func:`rfprior.penalty.reference_weight`).
+
     Each early band runs ``max(HOP_MIN_ITERATIONS, iterations // (2·(bands − 1)))`` iterations
     without truth, callbacks or checkpoints; an interrupt in one returns that band's result.
     """
@@ -202,7 +205,7 @@ def fit_hopping(
         sub_op, sub_y = frequency_subset(op, y, band)
         stage = replace(
             opts, stop=(FixedIterations(),), iterations=n_early, init=init, callbacks=(), checkpoint=None, truth=None,
-            desc=f"{opts.desc} band {k + 1}/{len(bands)}",
+            desc=f"{opts.desc} band {k + 1}/{len(bands)}", penalty=None,
         )  # fmt: skip
         early = fit_one(sub_y, sub_op, stage, {})
         if early.interrupted:

@@ -36,16 +36,19 @@ class FullWave(MIMO):
     """Full-wave scattering: :class:`operators.LippmannSchwinger`, image ``(z, x)`` = the contrast χ.
 
     Defaults (chosen on the simulated tuning families and the Institut Fresnel file, docs/notes.md):
-    the 32-channel DIP, passive contrast (``Re χ ≥ 0``, ``Im χ ≤ 0``), frequency hopping, no
-    image penalty; σ from the radiation complement; the Born backprojection as the direct image.
+    the 32-channel DIP, passive contrast (``Re χ ≥ 0``, ``Im χ ≤ 0``), frequency hopping, TV on the
+    last band with its weight scaled on the previous band's image (issue 33); σ from the radiation
+    complement; the Born backprojection as the direct image.
     """
 
     name = "fullwave"
     label = "full-wave scattering"
     operator_type = LippmannSchwinger
     fields = MappingProxyType({"tx": "m", "rx": "m", "frequencies": "Hz", "x": "m", "z": "m"})
+    # DIP + TV, λ = 0.003 · ½‖y‖² / TV(the previous hopping band's image) (rfprior.penalty.reference_weight;
+    # chosen on the tuning families disk and ellipse at 20 and 30 dB, docs/notes.md)
     defaults = ModalityDefaults(
-        prior="dip_small", penalty=None, penalty_factor=1.0, iterations=400, lr=0.01, constraint=("lossy",)
+        prior="dip_small", penalty="tv", penalty_factor=0.003, iterations=400, lr=0.01, constraint=("lossy",)
     )
     direct_image_name = "born_backprojection"
     geometry_parameters = MappingProxyType(

@@ -65,3 +65,19 @@ def test_smoke_case_scores_every_method_with_one_sigma():
     assert "Done-when" in md and "not decided" in md and "prior, full wave" in md
     verdict = fullwave.verdict([row, {**row, "case": {**case, "snr": 30}}])
     assert verdict["complete"] and isinstance(verdict["holds"], bool)
+
+
+def test_kept_scores_come_back_from_the_compact_results_file():
+    """``--keep`` reads other methods' scores back from ``compact``'s tables (a rerun of the prior alone)."""
+    case = {"family": "nested", "seed": 0, "snr": 20}
+    methods = {
+        "csi_mr": {"error": 0.2125, "seconds": 8.0, "iterations": 40, "inclusions": [[1.0, -0.1], [2.5, -0.2]]},
+        "prior_fullwave": {"error": 0.3, "seconds": 70.0, "chosen": 399, "inclusions": [[0.9, 0.0], [2.0, 0.0]]},
+    }
+    incl = [{"name": "outer", "value": 1.2, "pixels": 40}, {"name": "inner", "value": 2.8, "pixels": 9}]
+    row = {"case": case, "sigma": 1.0, "sigma_true": 1.1, "inclusions": incl, "methods": methods}
+    back = fullwave.uncompact(fullwave.compact([row]), ("csi_mr",))
+    csi = {k: v for k, v in methods["csi_mr"].items() if k != "iterations"}
+    assert back == [{"case": case, "methods": {"csi_mr": csi}}]
+    with pytest.raises(SystemExit, match="no born_tv score"):
+        fullwave.uncompact(fullwave.compact([row]), ("born_tv",))

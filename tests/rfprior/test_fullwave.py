@@ -14,6 +14,7 @@ from rfprior import io
 from rfprior.cli import main
 from rfprior.fit.nonlinear import apply_constraint, frequency_bands, frequency_subset
 from rfprior.noise import sigma_radiation_complement
+from rfprior.penalty import auto_factor
 from rfprior.problem import Problem
 from rfprior.scenes import simulate
 
@@ -102,6 +103,11 @@ def test_full_wave_fit_beats_born_fit(small):
     res_b = rfprior.reconstruct(born.y, born.op, sigma=full.sigma, **kw)
     assert [h["frequencies_hz"] for h in res_fw.settings["hopping"]] == [[1e9], [1e9, 2e9]]
     assert res_fw.settings["constraint"] == ["lossy"]
+    # DIP + TV on the last band, λ scaled on the first band's image (no TV search on Born: its λ is ≈ 0)
+    pen = res_fw.settings["penalty"]
+    energy = 0.5 * float(torch.linalg.vector_norm(full.y)) ** 2
+    assert pen["weight"] == pytest.approx(auto_factor(full.op) * energy / pen["reference_tv"])
+    assert pen["weight"] > 0 and "reference image" in pen["weight_rule"]
     img = res_fw.image
     assert float(img.real.min()) >= 0 and float(img.imag.max()) <= 0
     err = lambda x: float((x - truth).abs().norm() / truth.abs().norm())  # noqa: E731
@@ -115,6 +121,11 @@ def test_cli_convert_and_reconstruct_full_wave(small, tmp_path, capsys):
     assert main(["reconstruct", str(small), "-o", str(out), "--iterations", "20", "--quiet"]) == 0
     res = io.load_result(out)
     assert res.attrs.get("modality", "fullwave") == "fullwave"
+    assert "hopping" in io.load_result(out).attrs["settings"]  # the default hops over the two frequencies
+    flat = tmp_path / "flat.nc"
+    with pytest.warns(UserWarning, match="needs a starting image"):  # no band to scale the TV weight on
+        assert main(["reconstruct", str(small), "-o", str(flat), "--iterations", "20", "-q", "--no-hopping"]) == 0
+    assert "hopping" not in io.load_result(flat).attrs["settings"]  # one fit on both frequencies
     assert main(["compare", str(small), "--iterations", "20", "--quiet"]) == 0
     table = capsys.readouterr().out
     assert "MR-CSI" in table and "Born + TV" in table and "Born-iterative TV" in table
