@@ -179,9 +179,7 @@ def run_case(case: dict[str, Any], device: str | None, iterations: int | None, m
     if "previous" in methods:
         row["previous"] = run_previous(case, device, iterations)
     if "default" in methods:
-        r = run_default(case, device, iterations)
-        row.update(with_split({"case": case, "default": r}, device))
-        row.pop("case")
+        row["default"] = with_split({"case": case, "default": run_default(case, device, iterations)}, device)["default"]
     if "tv" in methods:
         row["tv"] = run_tv(case, device)
     return row

@@ -12,7 +12,6 @@ from __future__ import annotations
 import copy
 import math
 import os
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -20,14 +19,14 @@ from typing import Any
 
 import torch
 
-from operators import LinearOperator, linear_part
+from operators import LinearOperator
 
-from ..penalty import Penalty, reference_weight, resolve_penalty
+from ..penalty import Penalty, resolve_penalty
 from ..result import NetworkState, Result
 from ..stopping.base import FitContext, FixedIterations, StoppingRule
 from .ensemble import fit_ensemble
 from .loop import IterationState
-from .nonlinear import PhysicalFitOperator, apply_constraint, fit_hopping, hopping_bands, start_scale
+from .nonlinear import PhysicalFitOperator, fit_hopping, hopping_bands, reference_penalty, start_scale
 from .options import FitOptions
 from .resolve import load_init, prior_of, resolve_loss, resolve_prior
 from .runner import Run
@@ -214,15 +213,15 @@ def fit_one(y: torch.Tensor, op: LinearOperator, opts: FitOptions, penalties: di
     ctx.fit_index = fit_index
     # the penalty's auto weight sees only the measurements the network is fitted to (a hold-out split stays unseen)
     pen = None
-    # a nonlinear model's auto weight is scaled on the starting image (see below), not by a TV search
+    # a nonlinear model's auto weight is scaled on the starting image (below), not by a TV search:
+    # on its Born linearisation that search finds λ ≈ 0 (rfprior.penalty.reference_weight)
     deferred = opts.penalty is not None and not op.is_linear and isinstance(opts.penalty_weight, str)
     if opts.penalty is not None and not deferred:
         key = None if fit_index is None else fit_index.cpu().numpy().tobytes()
         if key not in penalties:
             sub_op = op if fit_index is None else op.restrict(fit_index)
             sub_y = y if fit_index is None else y.reshape(-1)[fit_index.to(dev)]
-            # a nonlinear model's TV search runs on its linearisation (Born for scattering)
-            penalties[key] = resolve_penalty(opts.penalty, opts.penalty_weight, linear_part(sub_op), sub_y, opts.sigma)
+            penalties[key] = resolve_penalty(opts.penalty, opts.penalty_weight, sub_op, sub_y, opts.sigma)
         pen = penalties[key]
     monitors = [r.start(ctx) for r in rules]
     # Fit with the operator normalised to ‖A‖ = 1: physical units can make ‖A‖ ~ 1e-13
@@ -261,12 +260,12 @@ def fit_one(y: torch.Tensor, op: LinearOperator, opts: FitOptions, penalties: di
         scale = start_scale(net, op_norm, opts.constraint)
     else:
         scale = _autoscale(net, y, unit_op) if opts.autoscale else 1.0
-    if deferred:
-        pen = _reference_penalty(net, op, y_fit, opts, init, fit_index)
+    if deferred:  # scaled on the warm start's image (the previous hopping band's)
+        pen = reference_penalty(net, op, y_fit, opts, init)
+        settings["penalty"] = None if pen is None else pen.settings
     if not op.is_linear:  # evaluated at the physical image: A(f · image_factor)
         phys = PhysicalFitOperator(op, scale, 1.0 / (scale * op_norm))
         fit_op = phys if fit_index is None else phys.restrict(fit_index)
-    settings["penalty"] = None if pen is None else pen.settings
     fit_pen = None if pen is None else pen.in_fit_units(scale, op_norm, y_fit)
     run = Run(net, fit_op, y_fit, loss_fn, monitors, opts, scale=scale, op_norm=op_norm, penalty=fit_pen)
     if opts.resume is not None:
@@ -307,29 +306,6 @@ def _refit(
     res.settings = {**res.settings, "stop": held.settings["stop"], "refit_iterations": t_star + 1}
     res.stop_reason = f"{held.stop_reason}; refit on all measurements for {t_star + 1} iterations"
     return res
-
-
-def _reference_penalty(
-    net: torch.nn.Module, op: LinearOperator, y: torch.Tensor, opts: FitOptions, init: Any, fit_index: Any
-) -> Penalty | None:
-    """A nonlinear model's ``penalty_weight="auto"``: scaled on the warm start's image (:func:`reference_weight`).
-
-    The starting image is the previous band's in frequency hopping, or the ``init=`` fit's. Without
-    one there is nothing to scale the weight on: the fit runs without the penalty, with a warning.
-    """
-    if init is None:
-        warnings.warn(
-            f"penalty={opts.penalty!r} with penalty_weight='auto' on a nonlinear model needs a starting image "
-            "(frequency hopping, or init=); fitting without the penalty — give penalty_weight a number",
-            UserWarning,
-            stacklevel=4,
-        )
-        return None
-    with torch.no_grad():
-        out = net()[0]
-        ref = (apply_constraint(out, opts.constraint) if opts.constraint else out) / init.output_scale
-    sub = op if fit_index is None else op.restrict(fit_index)
-    return reference_weight(opts.penalty, sub, y, ref)
 
 
 def _autoscale(net: torch.nn.Module, y: torch.Tensor, op: LinearOperator) -> float:

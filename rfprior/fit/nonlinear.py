@@ -17,6 +17,7 @@ stopping rules.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
@@ -24,6 +25,8 @@ from typing import Any
 import torch
 
 from operators import LinearOperator, RestrictedOperator, ScaledOperator
+
+from ..penalty import Penalty, reference_weight
 
 __all__ = [
     "CONSTRAINTS",
@@ -36,6 +39,7 @@ __all__ = [
     "frequency_bands",
     "frequency_subset",
     "hopping_bands",
+    "reference_penalty",
     "start_scale",
 ]
 
@@ -108,6 +112,28 @@ def start_scale(net: torch.nn.Module, op_norm: float, constraint: tuple[str, ...
     if not (peak > 0 and peak < float("inf")):
         return 1.0 / op_norm
     return peak / (START_CONTRAST * op_norm)
+
+
+def reference_penalty(
+    net: torch.nn.Module, op: LinearOperator, y: torch.Tensor, opts: Any, init: Any
+) -> Penalty | None:
+    """A nonlinear model's ``penalty_weight="auto"``: scaled on the warm start's image
+    (:func:`rfprior.penalty.reference_weight`), or ``None`` (with a warning) without a warm start.
+
+    The starting image is the previous band's in frequency hopping, or the ``init=`` fit's; its
+    physical image is the network's output over the warm start's output scale.
+    """
+    if init is None:
+        warnings.warn(
+            f"penalty={opts.penalty!r} with penalty_weight='auto' on a nonlinear model needs a starting image "
+            "(frequency hopping, or init=); fitting without the penalty — give penalty_weight a number",
+            UserWarning,
+            stacklevel=4,
+        )
+        return None
+    with torch.no_grad():
+        ref = apply_constraint(net()[0], opts.constraint) / init.output_scale
+    return reference_weight(opts.penalty, op, y, ref)
 
 
 def _base(op: LinearOperator) -> tuple[LinearOperator, torch.Tensor | None, complex]:
