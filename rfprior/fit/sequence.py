@@ -304,7 +304,7 @@ def reconstruct_sequence(
                 continue
             x = images()
             ema = x.clone() if ema is None else weight * ema + (1 - weight) * x
-            per = [0.5 * float(torch.linalg.vector_norm(op.forward(x[t]) - ys[t]) ** 2) for t, op in enumerate(ops)]
+            per = [float(half_squared_norm(op.forward(x[t]) - ys[t])) for t, op in enumerate(ops)]
             total = float(sum(per))
             hist["iteration"].append(it)
             hist["loss"].append(float(last_loss))

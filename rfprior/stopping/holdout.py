@@ -26,6 +26,7 @@ from typing import Any
 
 import torch
 
+from ..losses import half_squared_norm
 from ..modalities import find
 from .base import Decision, FitContext, Monitor, StoppingRule
 
@@ -120,7 +121,7 @@ class _HoldOutMonitor(Monitor):
         if iteration % self.rule.every:
             return Decision(statistic=None)
         with torch.no_grad():
-            value = 0.5 * float(torch.linalg.vector_norm(self.val_op.forward(image) - self.y_val) ** 2)
+            value = float(half_squared_norm(self.val_op.forward(image) - self.y_val))
         better = value < self.best * (1 - self.rule.min_delta)
         if better:
             self.best, self.best_it, self.last_improvement = value, iteration, iteration
