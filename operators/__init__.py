@@ -31,6 +31,7 @@ from .classical import (
 from .complex import from_channels, to_channels
 from .elementary import Diagonal, Identity
 from .fourier import PartialFourier, centered_fft2, centered_ifft2
+from .fullwave_tv import FullWaveTVResult, fullwave_tv
 from .inverse_scattering import CSIResult, csi_mr
 from .krylov import ConvergenceError, KrylovInfo, bicgstab
 from .lippmann_schwinger import FieldBorn, LippmannSchwinger, green_2d
@@ -54,6 +55,7 @@ from .tomography import (
 __all__ = [
     "BIMResult",
     "CSIResult",
+    "FullWaveTVResult",
     "ConvergenceError",
     "FieldBorn",
     "KrylovInfo",
@@ -87,6 +89,7 @@ __all__ = [
     "backproject",
     "born_iterative_tv",
     "csi_mr",
+    "fullwave_tv",
     "cartesian_mask",
     "centered_fft2",
     "centered_ifft2",

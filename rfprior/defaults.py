@@ -35,6 +35,7 @@ __all__ = [
     "default_lr",
     "default_penalty",
     "default_prior",
+    "default_refine",
     "default_tau",
     "forward_model",
     "modality_defaults",
@@ -109,6 +110,11 @@ def default_lr(op: Any = None) -> float:
     """The Adam step size :func:`rfprior.reconstruct` uses when none is given, for forward model ``op``."""
     lr = modality_defaults(op).lr
     return FIT.lr if lr is None else lr
+
+
+def default_refine(op: Any = None) -> int:
+    """The pixel-refinement steps :func:`rfprior.reconstruct` runs after frequency hopping, for forward model ``op``."""
+    return int(modality_defaults(op).refine_iterations)
 
 
 def default_tau(prior: str | None) -> float:

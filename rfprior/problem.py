@@ -30,6 +30,7 @@ from .fit import api as fit_api
 from .fit.sequence import reconstruct_sequence, sequence_sigma
 from .io import dataset_of, operator_from, operators_from, read_record, save_result
 from .io.schema import Record, with_physics
+from .losses import half_squared_norm
 from .modalities import Modality
 from .noise import NoiseLevel
 from .result import Result
@@ -219,8 +220,8 @@ class Problem:
         with torch.no_grad():
             if self.ops is not None:
                 pairs = zip(self.ops, self.ys, image.to(self.op.device), strict=True)
-                return sum(0.5 * float(torch.linalg.vector_norm(op.forward(x) - y) ** 2) for op, y, x in pairs)
-            return 0.5 * float(torch.linalg.vector_norm(self.op.forward(image.to(self.op.device)) - self.y) ** 2)
+                return sum(float(half_squared_norm(op.forward(x) - y)) for op, y, x in pairs)
+            return float(half_squared_norm(self.op.forward(image.to(self.op.device)) - self.y))
 
 
 def _settle_sigma(op: LinearOperator, y: torch.Tensor, sigma: float | None) -> NoiseLevel | None:
@@ -333,10 +334,11 @@ def _fit_sequence(problem: Problem, stop, average, device, progress, callbacks, 
     """A sequence file: one network for all frames (:func:`rfprior.fit.sequence.reconstruct_sequence`)."""
     if stop is not None and not isinstance(stop, str):
         raise ValueError("a frame sequence takes stop by name ('discrepancy' or 'fixed'), not rule objects")
-    single = ("fits", "init", "loss", "reg_noise_std", "constraint", "hopping")
+    single = ("fits", "init", "loss", "reg_noise_std", "constraint", "hopping", "refine")
     refused = sorted(
         k for k in single
-        if (options.get(k) is not None if k == "hopping" else options.get(k) not in (None, 1, "mse", 0.0, "auto"))
+        if (options.get(k) is not None if k in ("hopping", "refine")
+            else options.get(k) not in (None, 1, "mse", 0.0, "auto"))
     )  # fmt: skip
     if refused:
         raise ValueError(f"a frame sequence is fitted jointly; {', '.join(refused)} apply to single frames only")

@@ -112,6 +112,7 @@ def _reconstruct(args: argparse.Namespace) -> int:
             init=args.init,
             constraint=_constraint(args.constraint),
             hopping=False if args.no_hopping else None,
+            refine=args.refine,
         )
     finally:
         signal.signal(signal.SIGTERM, previous)

@@ -157,6 +157,14 @@ def _parser() -> argparse.ArgumentParser:
                 action="store_true",
                 help="full-wave scattering: fit all frequencies at once instead of hopping from the lowest up",
             )
+            s.add_argument(
+                "--refine",
+                type=int,
+                default=None,
+                metavar="N",
+                help="full-wave scattering: N TV steps on the pixels after the network's fit "
+                "(default 200; 0: the network's image as it is)",
+            )
 
     _add_convert_parser(sub, common)
 

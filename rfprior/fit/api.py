@@ -65,6 +65,7 @@ def reconstruct(
     init: Result | NetworkState | str | os.PathLike[str] | None = None,
     constraint: str | Sequence[str] | None = "auto",
     hopping: bool | None = None,
+    refine: int | None = None,
 ) -> Result:
     """Reconstruct an image from ``y = A x + n`` with an untrained network prior.
 
@@ -129,6 +130,9 @@ def reconstruct(
     hopping : frequency hopping for a nonlinear multi-frequency model (full-wave scattering): the
         lowest frequency first, then the two lowest, …, each stage warm-started by the last; only
         the last stage (all data) runs ``stop``. ``None`` (default): on for such models; ``False``: one fit.
+    refine : after frequency hopping, this many TV-regularised steps on the pixels from the network's
+        image (:func:`rfprior.fit.nonlinear.refine_on_pixels`; the same objective and weight rule).
+        ``None`` (default): the forward model's default (200 for full-wave scattering); 0: none.
 
     ``None`` (``loss``, ``autoscale``, ``backtrack_db``, ``max_backtracks``, ``checkpoint_every``,
     ``fits`` …) takes :data:`rfprior.defaults.FIT`'s value; the prior and penalty default per

@@ -40,6 +40,7 @@ __all__ = [
     "frequency_subset",
     "hopping_bands",
     "reference_penalty",
+    "refine_on_pixels",
     "start_scale",
 ]
 
@@ -226,7 +227,7 @@ def fit_hopping(
     if not isinstance(y, torch.Tensor) or tuple(y.shape) != op.out_shape:
         raise ValueError(f"y must be a tensor of the operator's out_shape {op.out_shape}")
     n_early = max(HOP_MIN_ITERATIONS, opts.iterations // (2 * (len(bands) - 1)))
-    init = opts.init
+    init, reference = opts.init, None
     for k, band in enumerate(bands[:-1]):
         sub_op, sub_y = frequency_subset(op, y, band)
         stage = replace(
@@ -237,10 +238,65 @@ def fit_hopping(
         if early.interrupted:
             early.settings = {**early.settings, "hopping": hopping_settings(bands[: k + 1], op, [n_early] * (k + 1))}
             return early
-        init = early.weights
+        init, reference = early.weights, early.image
     res = fit_one(y, op, replace(opts, init=init), {})
     res.settings = {
         **res.settings,
         "hopping": hopping_settings(bands, op, [n_early] * (len(bands) - 1) + [opts.iterations]),
     }
+    if opts.refine > 0 and not res.interrupted and reference is not None:
+        refine_on_pixels(res, reference, y, op, opts)
     return res
+
+
+def refine_on_pixels(res: Any, reference: torch.Tensor, y: torch.Tensor, op: LinearOperator, opts: Any) -> None:
+    r"""Refine ``res.image`` in place: ``opts.refine`` Adam steps on the pixels of the same objective.
+
+    .. math:: \min_\chi\ \tfrac12\|y - A(\chi)\|^2 + \lambda\,\mathrm{TV}(\chi),
+        \qquad \lambda = f \cdot \tfrac12\|y\|^2 / \mathrm{TV}(\chi_{\text{ref}})
+
+    from the network's image, by :func:`operators.fullwave_tv` (``chi0=``, ``weight=``, no hopping),
+    with the fit's constraint and, for ``penalty="tv"``, the weight the last band used
+    (:func:`rfprior.penalty.reference_weight` in physical units: ``χ_ref`` the previous band's image,
+    ``f`` the modality's factor; no penalty: λ = 0).
+
+    Why (issue 33, docs/notes.md): on the held-out simulated scenes the network finds the right
+    basin where the same objective fitted on the pixels from zero sometimes does not (nested rings),
+    but it converges slowly inside it; the pixels converge fast. ``res.settings["refine"]`` records
+    the steps, λ, the misfit before and after and the seconds; ``res.image`` becomes the refined
+    image (``res.final_image`` and ``res.weights`` stay the network's). A field solve that fails
+    keeps the network's image and says so in the settings and a warning.
+    """
+    import time
+
+    from operators import ConvergenceError, fullwave_tv
+
+    from ..penalty import auto_factor, total_variation
+
+    base, index, scalar = _base(op)
+    if index is None:
+        y_full, valid = y / scalar, None
+    else:
+        flat = torch.zeros(base.size_out, dtype=y.dtype, device=y.device)
+        mask = torch.zeros(base.size_out, dtype=torch.bool, device=y.device)
+        idx = index.to(y.device)
+        flat[idx], mask[idx] = y.reshape(-1) / scalar, True
+        y_full, valid = flat.reshape(base.out_shape), mask.reshape(base.out_shape)
+    energy = 0.5 * float(torch.view_as_real(y_full.resolve_conj()).square().sum())
+    ref_tv = float(total_variation(reference.to(base.device)))
+    lam = auto_factor(op) * energy / ref_tv if opts.penalty == "tv" and ref_tv > 0 else 0.0
+    names = tuple(opts.constraint)
+    start = res.image.to(device=base.device, dtype=base.dtype)
+    t = time.perf_counter()
+    info: dict[str, Any] = {"iterations": opts.refine, "weight": lam, "seconds": 0.0}
+    try:
+        out = fullwave_tv(base, y_full, valid=valid, iterations=opts.refine, chi0=start, weight=lam, hopping=False,
+                          real="real" in names, lossy="lossy" in names, nonnegative="nonnegative" in names)  # fmt: skip
+    except ConvergenceError as exc:
+        warnings.warn(f"pixel refinement skipped: {str(exc).splitlines()[0]}", RuntimeWarning, stacklevel=3)
+        res.settings = {**res.settings, "refine": {**info, "failed": str(exc).splitlines()[0]}}
+        return
+    info.update(misfit_before=out.misfit[0], misfit_after=out.misfit[-1], seconds=time.perf_counter() - t)
+    res.image = out.chi.detach().to(device=res.image.device, dtype=res.image.dtype)
+    res.settings = {**res.settings, "refine": info}
+    res.stop_reason = f"{res.stop_reason}; then {opts.refine} TV steps on the pixels"

@@ -56,6 +56,7 @@ class FitOptions:
     init: NetworkState | None  #: a resolved warm start
     constraint: tuple[str, ...]  #: checked names (:data:`rfprior.fit.nonlinear.CONSTRAINTS`)
     hopping: bool | None
+    refine: int  #: pixel-refinement steps after frequency hopping (resolved from the forward model's default)
     fit: int = 0
     desc: str = "rfprior"
 
@@ -93,6 +94,12 @@ class FitOptions:
         opt["constraint"] = check_constraint(opt["constraint"])
         if opt["hopping"] is not None and not isinstance(opt["hopping"], bool):
             raise ValueError(f"hopping must be None, True or False, got {opt['hopping']!r}")
+        if opt["refine"] is None:
+            opt["refine"] = defaults.default_refine(op)
+        refine = opt["refine"]
+        if isinstance(refine, bool) or not hasattr(type(refine), "__index__") or operator.index(refine) < 0:
+            raise ValueError(f"refine must be None or an integer ≥ 0, got {refine!r}")
+        opt["refine"] = operator.index(refine)
         if opt["init"] is not None and opt["fits"] > 1:
             raise ValueError(
                 "init: a warm start is not supported with fits > 1 (every fit would start alike); use fits=1"

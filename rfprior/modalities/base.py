@@ -66,6 +66,8 @@ class ModalityDefaults:
     :data:`rfprior.fit.nonlinear.CONSTRAINTS`; empty: none)
     penalty_search_iters : PDHG steps per λ of the automatic penalty weight's TV search
     (:func:`rfprior.penalty.resolve_penalty`; each warm-started from the previous λ's solution)
+    refine_iterations : a nonlinear model's pixel refinement after frequency hopping
+    (:func:`rfprior.fit.nonlinear.refine_on_pixels`; 0: none)
     """
 
     prior: str = "deep_decoder"
@@ -76,6 +78,7 @@ class ModalityDefaults:
     sequence_temporal_weight: float = 0.0
     constraint: tuple[str, ...] = ()
     penalty_search_iters: int = 100
+    refine_iterations: int = 0
 
 
 def format_si(value: float, unit: str) -> str:

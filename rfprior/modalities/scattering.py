@@ -48,8 +48,9 @@ class FullWave(MIMO):
     # DIP + TV, λ = 0.003 · ½‖y‖² / TV(the previous hopping band's image) (rfprior.penalty.reference_weight;
     # chosen on the tuning families disk and ellipse at 20 and 30 dB, docs/notes.md)
     defaults = ModalityDefaults(
-        prior="dip_small", penalty="tv", penalty_factor=0.003, iterations=400, lr=0.01, constraint=("lossy",)
-    )
+        prior="dip_small", penalty="tv", penalty_factor=0.003, iterations=400, lr=0.01, constraint=("lossy",),
+        refine_iterations=200,
+    )  # fmt: skip
     direct_image_name = "born_backprojection"
     geometry_parameters = MappingProxyType(
         {"n_tx": 36, "n_rx": 72, "frequencies": (1e9, 2e9, 3e9, 4e9), "extent": 0.1, "tx_radius": 0.72,

@@ -128,7 +128,7 @@ def test_cli_convert_and_reconstruct_full_wave(small, tmp_path, capsys):
     assert "hopping" not in io.load_result(flat).attrs["settings"]  # one fit on both frequencies
     assert main(["compare", str(small), "--iterations", "20", "--quiet"]) == 0
     table = capsys.readouterr().out
-    assert "MR-CSI" in table and "Born + TV" in table and "Born-iterative TV" in table
+    assert "MR-CSI" in table and "Born + TV" in table and "Born-iterative TV" in table and "full-wave TV" in table
 
 
 def test_to_after_born_and_a_failing_solve_ends_the_fit_cleanly():
@@ -144,3 +144,27 @@ def test_to_after_born_and_a_failing_solve_ends_the_fit_cleanly():
     res = rfprior.reconstruct(y, starved, iterations=30, progress=False, stop=[], constraint=None)
     assert res.stop_reason.startswith("numerical failure") and "did not converge" in res.stop_reason
     assert torch.isfinite(res.image.real).all()
+
+
+def test_pixel_refinement_after_hopping(small):
+    """The default full-wave fit ends with TV steps on the pixels from the network's image (issue 33)."""
+    from rfprior.fit.options import FitOptions
+
+    full = Problem.from_file(small)
+    assert FitOptions.build(full.op).refine == 200  # the full-wave default; linear models have none
+    assert FitOptions.build(linear_part(full.op)).refine == 0
+    truth = torch.as_tensor(io.read_record(small).truth)
+    kw = {"iterations": 100, "progress": False, "seed": 0, "sigma": full.sigma}
+    plain = rfprior.reconstruct(full.y, full.op, refine=0, **kw)
+    other = Problem.from_file(small)  # a fresh operator: field solves warm-start from the last call's solution
+    refined = rfprior.reconstruct(other.y, other.op, refine=100, **kw)
+    assert "refine" not in plain.settings and "pixels" not in plain.stop_reason
+    info = refined.settings["refine"]
+    assert info["iterations"] == 100 and info["weight"] > 0 and "TV steps on the pixels" in refined.stop_reason
+    assert torch.equal(refined.final_image, plain.final_image)  # the network's fit is the same
+    img = refined.image
+    assert float(img.real.min()) >= 0 and float(img.imag.max()) <= 0  # the fit's constraint holds
+    err = lambda x: float((x - truth).abs().norm() / truth.abs().norm())  # noqa: E731
+    assert err(img) < err(plain.image)
+    with pytest.raises(ValueError, match="refine must be None or an integer ≥ 0"):
+        rfprior.reconstruct(full.y, full.op, refine=-1, **kw)
