@@ -2,8 +2,9 @@
 
 Cases (the default tier): the **held-out** scene families of
 :func:`rfprior.phantoms.scattering_scene` — ``disks`` (2–3 disks), ``nested`` (a weak disk holding
-a strong one) and ``square`` (a rotated square), χ 0.5–3 — seeds 0 and 1, at 10, 20 and 30 dB
-(18 cases; the tuning families ``disk`` and ``ellipse`` are not used). The geometry is
+a strong one) and ``square`` (a rotated square), χ 0.5–3 — seeds 0 to 3, at 10, 20 and 30 dB
+(36 cases; the tuning families ``disk`` and ``ellipse`` are not used). Seeds 2 and 3 were added
+after the full-wave defaults were fixed on seeds 0–1 (issue 33): they are the unseen check. The geometry is
 :meth:`rfprior.modalities.FullWave.default_geometry` with 16 line sources (r = 0.72 m), 32
 receivers (r = 0.76 m), 1, 2, 3, 4 GHz and a 32² reconstruction grid over ±0.075 m (4.7 mm
 pixels).
@@ -28,6 +29,8 @@ estimate from the data (:func:`rfprior.noise.sigma_radiation_complement`, what
 * ``csi_mr`` — :func:`operators.csi_mr` with its defaults (stops at the discrepancy of the full-wave
   misfit, checked every 10 iterations, 500 at most; passive-loss projection);
 * ``bim_tv`` — :func:`operators.born_iterative_tv` with its defaults (8 outer steps at most);
+* ``fullwave_tv`` — :func:`operators.fullwave_tv` with its defaults: the full-wave prior's objective,
+  weight rule, constraint, hopping and budget on the pixels, without the network (its ablation);
 * ``prior_born`` — ``rfprior reconstruct --physics born``: ``Problem.from_record(record,
   physics="born")`` and ``rfprior.reconstruct(y, op, sigma=σ)`` with every other default;
 * ``prior_fullwave`` — the same with ``physics="full-wave"`` (defaults: ``dip_small``, frequency
@@ -40,8 +43,9 @@ its surroundings, i.e. above half its step; ``nested`` gives the outer ring and 
 prior has a lower median χ error than CSI-MR and Born-TV at 20 and 30 dB, with no case worse
 than CSI-MR by more than 10 % (every case, 10 dB included; the worst at 20–30 dB is shown too).
 
-Run (18 cases, ≈ 3–4 min each on one thread here — a nested 20 dB case: Born-TV 6 s, CSI-MR 8 s,
-BIM-TV 50 s, prior with Born 45 s, prior with full wave 75–95 s —, so ≈ 1 h in one process)::
+Run (36 cases, ≈ 2–3 min each on one thread here — a nested 20 dB case: Born-TV 6 s, CSI-MR 8 s,
+BIM-TV 50 s, full-wave TV 30 s, prior with Born 60 s, prior with full wave 45–60 s —, so ≈ 1.5 h in
+one process; BIM-TV is left out of the published table)::
 
     python -m benchmarks.fullwave                        # all cases, one process
     python -m benchmarks.fullwave --part 1/2 &           # or split over two processes …
@@ -82,23 +86,24 @@ from benchmarks.harness import (
 )
 
 STEM = "fullwave"
-METHODS = ("born_tv", "csi_mr", "bim_tv", "prior_born", "prior_fullwave")
+METHODS = ("born_tv", "csi_mr", "bim_tv", "fullwave_tv", "prior_born", "prior_fullwave")
 LABEL = {
     "born_tv": "Born-TV",
     "csi_mr": "CSI-MR",
     "bim_tv": "BIM-TV",
+    "fullwave_tv": "full-wave TV",
     "prior_born": "prior, Born",
     "prior_fullwave": "prior, full wave",
 }
 TIERS: dict[str, dict[str, Any]] = {
     "default": {
         "size": 32, "extent": 0.075, "n_tx": 16, "n_rx": 32, "frequencies": [1e9, 2e9, 3e9, 4e9],
-        "families": ["disks", "nested", "square"], "seeds": [0, 1], "snr": [10, 20, 30], "limits": {},
+        "families": ["disks", "nested", "square"], "seeds": [0, 1, 2, 3], "snr": [10, 20, 30], "limits": {},
     },
     "smoke": {
         "size": 16, "extent": 0.075, "n_tx": 8, "n_rx": 16, "frequencies": [1e9, 2e9],
         "families": ["nested"], "seeds": [0], "snr": [20],
-        "limits": {"prior_iterations": 20, "csi_iterations": 30, "bim_outer": 2, "tv_iters": 50},
+        "limits": {"prior_iterations": 20, "csi_iterations": 30, "bim_outer": 2, "tv_iters": 50, "fwtv_iterations": 20},
     },
 }  # fmt: skip
 REFINE = 2  # the simulation grid is REFINE × finer than the reconstruction grid
@@ -251,6 +256,9 @@ def run_case(case: dict[str, Any], cfg: dict[str, Any], methods: tuple[str, ...]
     if "bim_tv" in methods:
         method("bim_tv", lambda: ops.born_iterative_tv(op, y, sigma, outer=lim.get("bim_outer", 8), iters=tv_iters),
                lambda r: (r.chi, {"outer": r.iteration, "stopped": r.stopped}))  # fmt: skip
+    if "fullwave_tv" in methods:
+        method("fullwave_tv", lambda: ops.fullwave_tv(op, y, iterations=lim.get("fwtv_iterations", 400)),
+               lambda r: (r.chi, {"lam": r.weight}))  # fmt: skip
     budget = {"iterations": lim["prior_iterations"]} if "prior_iterations" in lim else {}
     for name, physics in (("prior_born", "born"), ("prior_fullwave", "full-wave")):
         if name in methods:
@@ -307,18 +315,23 @@ def summarise(rows: list[dict[str, Any]], cfg: dict[str, Any], info: dict[str, A
     by_fam = [[f, len(sel), *[med(sel, m) for m in methods]]
               for f in fams for sel in [[r for r in rows if r["case"]["family"] == f]]]  # fmt: skip
 
-    wins = []
-    fw = "prior_fullwave"
-    for s in [*snrs, "all"]:
-        sel = [r for r in rows if (s == "all" or r["case"]["snr"] == s) and fw in r["methods"]]
-        cells: list[Any] = [s]
-        for base in ("csi_mr", "born_tv", "prior_born"):
-            both = [r for r in sel if base in r["methods"]]
-            cells.append(f"{sum(r['methods'][fw]['error'] < r['methods'][base]['error'] for r in both)}/{len(both)}"
-                         if both else None)  # fmt: skip
-        ratio = [r["methods"][fw]["error"] / r["methods"]["csi_mr"]["error"] for r in sel if "csi_mr" in r["methods"]]
-        cells += [_median(ratio), max(ratio) if ratio else None]
-        wins.append(cells)
+    def versus(fw: str, bases: tuple[str, ...]) -> list[list[Any]]:
+        """Per SNR: ``fw``'s wins against each base, and its error over CSI-MR's (median, worst)."""
+        out = []
+        for s in [*snrs, "all"]:
+            sel = [r for r in rows if (s == "all" or r["case"]["snr"] == s) and fw in r["methods"]]
+            cells: list[Any] = [s]
+            for base in bases:
+                both = [r for r in sel if base in r["methods"]]
+                cells.append(f"{sum(r['methods'][fw]['error'] < r['methods'][base]['error'] for r in both)}/{len(both)}"
+                             if both else None)  # fmt: skip
+            pairs = [r["methods"] for r in sel if "csi_mr" in r["methods"]]
+            ratio = [m[fw]["error"] / m["csi_mr"]["error"] for m in pairs]
+            out.append([*cells, _median(ratio), max(ratio) if ratio else None])
+        return out
+
+    wins = versus("prior_fullwave", ("csi_mr", "born_tv", "prior_born", "fullwave_tv"))
+    ablation = versus("fullwave_tv", ("csi_mr", "born_tv", "prior_fullwave"))
 
     # inclusion means: median |mean Re χ̂ − χ| / χ over every inclusion, per SNR
     incl_err = []
@@ -331,7 +344,9 @@ def summarise(rows: list[dict[str, Any]], cfg: dict[str, Any], info: dict[str, A
             cells.append(_median(dev))
         incl_err.append(cells)
 
-    win_head = ["SNR [dB]", "wins vs CSI-MR", "wins vs Born-TV", "wins vs prior, Born", "median ratio", "worst ratio"]
+    ratio_head = ["median ratio", "worst ratio"]
+    win_head = ["SNR [dB]", "vs CSI-MR", "vs Born-TV", "vs prior, Born", "vs full-wave TV", *ratio_head]
+    abl_head = ["SNR [dB]", "vs CSI-MR", "vs Born-TV", "vs prior, full wave", *ratio_head]
     mid = 20 if 20 in snrs else snrs[len(snrs) // 2]
     per_inclusion = []
     for r in rows:
@@ -368,7 +383,8 @@ def summarise(rows: list[dict[str, Any]], cfg: dict[str, Any], info: dict[str, A
         "the radiation-complement estimate from the data (median σ̂/σ = "
         f"{statistics.median(ratio_sigma):.2f}, range {min(ratio_sigma):.2f}–{max(ratio_sigma):.2f}). "
         "Born-TV: TV on the Born linearisation, λ by the discrepancy principle; CSI-MR: `operators.csi_mr` defaults "
-        "(stops at the full-wave discrepancy); BIM-TV: `operators.born_iterative_tv` defaults; prior, Born / full "
+        "(stops at the full-wave discrepancy); BIM-TV: `operators.born_iterative_tv` defaults; full-wave TV: "
+        "`operators.fullwave_tv` defaults (the prior's objective on the pixels); prior, Born / full "
         "wave: `rfprior reconstruct --physics born|full-wave` (`rfprior.reconstruct` defaults). Error: "
         "‖χ̂ − χ‖/‖χ‖ over the grid (complex).",
         "",
@@ -382,9 +398,18 @@ def summarise(rows: list[dict[str, Any]], cfg: dict[str, Any], info: dict[str, A
         "",
         "## Full-wave prior against the others, per case",
         "",
-        "Wins: cases where the full-wave prior's error is lower; ratio: its error over CSI-MR's.",
+        "Wins: cases where the full-wave prior's error is lower (of the cases both ran); ratio: its error over "
+        "CSI-MR's.",
         "",
         md_table(win_head, wins, "{:.2f}"),
+        "",
+        "## The network's part: full-wave TV on the pixels",
+        "",
+        "`operators.fullwave_tv` minimises the full-wave prior's own objective (data misfit + λ TV, the same λ rule, "
+        "constraint, frequency hopping, Adam step and budget) over the pixels, without the network: its ablation. "
+        "Wins: cases where full-wave TV's error is lower; ratio: its error over CSI-MR's.",
+        "",
+        md_table(abl_head, ablation, "{:.2f}"),
         "",
         "## Median relative χ error per family (all SNRs)",
         "",
@@ -421,17 +446,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", default=None, help="comma-separated seeds (default 0,1)")
     ap.add_argument("--methods", default=None, help=f"comma-separated subset of {','.join(METHODS)}")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    ap.add_argument("--prior-iterations", type=int, default=None, help="the priors' budget (default: theirs)")
     ap.add_argument("--part", default="1/1", help="run every n-th case from the i-th (i/n), merged with --merge n")
     ap.add_argument("--merge", type=int, default=None, help="merge the n parts written with --part i/n")
     ap.add_argument("--out", default=None, help="results folder (default benchmarks/results)")
     ap.add_argument(
         "--keep", default=None,
-        help="comma-separated methods whose scores are taken from the results file (its cases), not rerun",
+        help="comma-separated methods whose scores are taken from the results file where it has them, not rerun",
     )  # fmt: skip
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     tier = "smoke" if args.smoke else "default"
     cfg = TIERS[tier]
+    if args.prior_iterations is not None:
+        cfg = {**cfg, "limits": {**cfg["limits"], "prior_iterations": args.prior_iterations}}
     info = {"machine": machine(), "threads": args.threads, "tier": tier}
     if args.merge:
         return _write(merge_parts(args.out, STEM, args.merge), cfg, info, args.out, args.merge)
@@ -455,14 +483,12 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"--keep: unknown {sorted(set(keep) - set(METHODS))}; choose from {', '.join(METHODS)}")
         path = (RESULTS if args.out is None else Path(args.out)) / f"{STEM}.json"
         kept = {case_key(r["case"]): r for r in uncompact(json.loads(path.read_text()), keep)}
-        methods = tuple(m for m in methods if m not in keep)
-    settings = {"tier": tier, "methods": list(methods), "keep": args.keep}
+    settings = {"tier": tier, "methods": list(methods), "keep": args.keep, "prior_iterations": args.prior_iterations}
 
     def one(c: dict[str, Any]) -> dict[str, Any]:
-        row = run_case(c, cfg, methods)
-        old = kept.get(case_key(c))
-        if old is not None:
-            row["methods"] = {**old["methods"], **row["methods"]}
+        old = kept.get(case_key(c), {"methods": {}})["methods"]  # a kept method the file lacks for c is run
+        row = run_case(c, cfg, tuple(m for m in methods if m not in old))
+        row["methods"] = {**{m: v for m, v in old.items() if m in methods}, **row["methods"]}
         return row
 
     rows = run(cases, one, part, settings=settings)
@@ -478,10 +504,14 @@ def _round(v: Any) -> Any:
     return float(f"{v:.4g}") if isinstance(v, float) else v
 
 
+#: the one extra number per method kept in the results file
+EXTRA = {"csi_mr": "iterations", "bim_tv": "outer", "prior_born": "chosen", "prior_fullwave": "chosen"}
+
+
 def compact(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """The rows as two flat tables (a column list each), floats to 4 digits: the JSON stays small."""
     methods = [m for m in METHODS if any(m in r["methods"] for r in rows)]
-    extra = {"csi_mr": "iterations", "bim_tv": "outer", "prior_born": "chosen", "prior_fullwave": "chosen"}
+    extra = EXTRA
     cols = ["family", "seed", "snr", "sigma", "sigma_true", *[f"{m}_error" for m in methods],
             *[f"{m}_seconds" for m in methods], *[f"{m}_{extra[m]}" for m in methods if m in extra]]  # fmt: skip
     means = [f"{m}_{p}" for m in methods for p in ("re", "im")]
@@ -503,7 +533,7 @@ def compact(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def uncompact(payload: dict[str, Any], methods: tuple[str, ...]) -> list[dict[str, Any]]:
-    """The rows of a results file (:func:`compact`'s tables), with the scores of ``methods`` only."""
+    """The rows of a results file (:func:`compact`'s tables), with the scores of those ``methods`` it has."""
     cols, icols = payload["columns"], payload["inclusion_columns"]
     rows = []
     for values in payload["cases"]:
@@ -513,10 +543,12 @@ def uncompact(payload: dict[str, Any], methods: tuple[str, ...]) -> list[dict[st
         incl = [v for v in incl if (v["family"], v["seed"], v["snr"]) == (c["family"], c["seed"], c["snr"])]
         got = {}
         for m in methods:
-            if c.get(f"{m}_error") is None:
-                raise SystemExit(f"--keep {m}: the results file has no {m} score for {case}")
+            if c.get(f"{m}_error") is None:  # not run on this case
+                continue
             got[m] = {"error": c[f"{m}_error"], "seconds": c[f"{m}_seconds"],
                       "inclusions": [[v[f"{m}_re"], v[f"{m}_im"]] for v in incl]}  # fmt: skip
+            if c.get(f"{m}_{EXTRA.get(m)}") is not None:
+                got[m][EXTRA[m]] = c[f"{m}_{EXTRA[m]}"]
         rows.append({"case": case, "methods": got})
     return rows
 

@@ -65,9 +65,10 @@ SECTIONS: dict[str, tuple[str, str]] = {
         "python -m benchmarks.sequences --memory",
     ),
     "fullwave": (
-        "Full-wave inverse scattering: the prior against Born-TV and CSI-MR on held-out simulated scenes (32²)",
-        "python -m benchmarks.fullwave --methods born_tv,csi_mr,prior_born,prior_fullwave --part i/2 (each i), "
-        "then --merge 2",
+        "Full-wave inverse scattering: the prior against Born-TV, CSI-MR and its own objective on the pixels "
+        "(full-wave TV), held-out simulated scenes (32²)",
+        "python -m benchmarks.fullwave --methods born_tv,csi_mr,fullwave_tv,prior_born,prior_fullwave --part i/2 "
+        "(each i), then --merge 2",
     ),
     "fullwave_accuracy": (
         "Full-wave operator: discretisation convergence against the Mie series",
