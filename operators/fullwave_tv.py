@@ -37,6 +37,8 @@ __all__ = ["FullWaveTVResult", "fullwave_tv"]
 
 #: consecutive failed field solves (each halves the step) before :func:`fullwave_tv` gives up
 MAX_BACKTRACKS = 5
+#: steps over which ``rtol`` measures the objective's progress
+WINDOW = 50
 
 
 @dataclass(frozen=True)
@@ -47,16 +49,20 @@ class FullWaveTVResult:
     ----------
     chi : complex ``(H, W)``, ``op.dtype`` — the contrast ``ε_r − 1`` after the last step
     weight : λ of the last band (data units squared per unit TV)
-    misfit : ``½‖y − A(χ)‖²`` over the valid entries after each step of the last band (data units squared)
-    bands : ``(frequency indices, steps)`` of each hopping band, low to high
+    misfit : ``½‖y − A(χ)‖²`` over the valid entries at each step of the last band (data units squared)
+    objective : ``misfit + λ TV_ε(χ)`` at each step of the last band
+    bands : ``(frequency indices, steps run)`` of each hopping band, low to high
     backtracks : field solves that failed and were undone by halving the step
+    stopped : ``"iterations"`` (the budget ran out) or ``"converged"`` (``rtol`` was met)
     """
 
     chi: torch.Tensor
     weight: float
     misfit: tuple[float, ...]
+    objective: tuple[float, ...]
     bands: tuple[tuple[tuple[int, ...], int], ...]
     backtracks: int
+    stopped: str
 
 
 def _tv(chi: torch.Tensor, eps: float) -> torch.Tensor:
@@ -97,6 +103,7 @@ def fullwave_tv(
     lossy: bool = True,
     nonnegative: bool = False,
     eps: float = 1e-8,
+    rtol: float = 0.0,
     callback: Callable[[int, torch.Tensor, float], None] | None = None,
 ) -> FullWaveTVResult:
     r"""TV-regularised full-wave inversion on the pixels, with frequency hopping (module docstring).
@@ -115,6 +122,8 @@ def fullwave_tv(
         ``False``, there is no reference image and, without ``weight``, the fit runs without TV)
     real, lossy, nonnegative : constraints (``Im χ = 0``; ``Re χ ≥ 0, Im χ ≤ 0``; ``Re χ ≥ 0``)
     eps : TV smoothing (squared contrast units)
+    rtol : stop the last band once the objective fell by less than ``rtol`` (relative) over the last
+        50 steps (0: run every step)
     callback : ``callback(step, χ, misfit)`` after each step of the last band
 
     Returns
@@ -133,7 +142,9 @@ def fullwave_tv(
     y, valid, _ = _measurements(op, y, valid, name)
     iterations = _count(iterations, "iterations", name, 1)
     start = _initial_contrast(op, chi0, name)
-    checks = [("factor", factor), ("lr", lr), ("eps", eps)] + ([] if weight is None else [("weight", weight)])
+    checks = [("factor", factor), ("lr", lr), ("eps", eps), ("rtol", rtol)] + (
+        [] if weight is None else [("weight", weight)]
+    )
     for what, value in checks:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value >= 0):
             raise ValueError(f"{name}: {what} must be a finite number ≥ 0, got {value!r}")
@@ -147,7 +158,8 @@ def fullwave_tv(
     if start is not None:
         v.copy_(torch.view_as_real(start.to(op.dtype)))
     v.requires_grad_(True)
-    backtracks, lam, history = 0, 0.0 if weight is None else float(weight), []
+    backtracks, lam, history, objective = 0, 0.0 if weight is None else float(weight), [], []
+    stopped, ran = "iterations", 0
     for b, band in enumerate(bands):
         last = b == len(bands) - 1
         sub = op if len(band) == n_freq else op.select_frequencies(band)
@@ -184,9 +196,14 @@ def fullwave_tv(
             fails, k = 0, k + 1
             if last:
                 history.append(float(misfit.detach()))
+                objective.append(float(loss.detach()))
                 if callback is not None:
                     callback(k, chi.detach(), history[-1])
+                if rtol > 0 and k > WINDOW and objective[-1 - WINDOW] - objective[-1] < rtol * objective[-1 - WINDOW]:
+                    stopped = "converged"
+                    break
+        ran = k
     with torch.no_grad():
         chi = _constrained(v, real, lossy, nonnegative).to(op.dtype)
-    used = tuple((tuple(bd), iterations if i == len(bands) - 1 else early) for i, bd in enumerate(bands))
-    return FullWaveTVResult(chi, lam, tuple(history), used, backtracks)
+    used = tuple((tuple(bd), ran if i == len(bands) - 1 else early) for i, bd in enumerate(bands))
+    return FullWaveTVResult(chi, lam, tuple(history), tuple(objective), used, backtracks, stopped)

@@ -162,8 +162,8 @@ def _parser() -> argparse.ArgumentParser:
                 type=int,
                 default=None,
                 metavar="N",
-                help="full-wave scattering: N TV steps on the pixels after the network's fit "
-                "(default 200; 0: the network's image as it is)",
+                help="full-wave scattering: at most N TV steps on the pixels after the network's fit, until "
+                "the objective levels off (default 1000; 0: the network's image as it is)",
             )
 
     _add_convert_parser(sub, common)

@@ -130,9 +130,10 @@ def reconstruct(
     hopping : frequency hopping for a nonlinear multi-frequency model (full-wave scattering): the
         lowest frequency first, then the two lowest, …, each stage warm-started by the last; only
         the last stage (all data) runs ``stop``. ``None`` (default): on for such models; ``False``: one fit.
-    refine : after frequency hopping, this many TV-regularised steps on the pixels from the network's
-        image (:func:`rfprior.fit.nonlinear.refine_on_pixels`; the same objective and weight rule).
-        ``None`` (default): the forward model's default (200 for full-wave scattering); 0: none.
+    refine : after frequency hopping, at most this many TV-regularised steps on the pixels from the
+        network's image, until the objective levels off (:func:`rfprior.fit.nonlinear.refine_on_pixels`;
+        the same objective and weight rule). ``None`` (default): the forward model's default (1000 for
+        full-wave scattering); 0: none.
 
     ``None`` (``loss``, ``autoscale``, ``backtrack_db``, ``max_backtracks``, ``checkpoint_every``,
     ``fits`` …) takes :data:`rfprior.defaults.FIT`'s value; the prior and penalty default per

@@ -32,6 +32,7 @@ __all__ = [
     "CONSTRAINTS",
     "HOP_MIN_ITERATIONS",
     "START_CONTRAST",
+    "REFINE_RTOL",
     "PhysicalFitOperator",
     "apply_constraint",
     "check_constraint",
@@ -46,6 +47,8 @@ __all__ = [
 
 #: the fewest iterations of an early frequency-hopping band
 HOP_MIN_ITERATIONS = 50
+#: the pixel refinement stops once its objective fell by less than this (relative) over 50 steps
+REFINE_RTOL = 1e-4
 #: the largest ``|χ|`` of the untrained network's first image
 START_CONTRAST = 0.05
 #: ``constraint=`` names: ``"real"`` (Im χ = 0), ``"nonnegative"`` (Re χ ≥ 0), ``"lossy"`` (Re χ ≥ 0, Im χ ≤ 0, a
@@ -250,13 +253,14 @@ def fit_hopping(
 
 
 def refine_on_pixels(res: Any, reference: torch.Tensor, y: torch.Tensor, op: LinearOperator, opts: Any) -> None:
-    r"""Refine ``res.image`` in place: ``opts.refine`` Adam steps on the pixels of the same objective.
+    r"""Refine ``res.image`` in place: Adam steps on the pixels of the same objective, at most ``opts.refine``.
 
     .. math:: \min_\chi\ \tfrac12\|y - A(\chi)\|^2 + \lambda\,\mathrm{TV}(\chi),
         \qquad \lambda = f \cdot \tfrac12\|y\|^2 / \mathrm{TV}(\chi_{\text{ref}})
 
-    from the network's image, by :func:`operators.fullwave_tv` (``chi0=``, ``weight=``, no hopping),
-    with the fit's constraint and, for ``penalty="tv"``, the weight the last band used
+    from the network's image, by :func:`operators.fullwave_tv` (``chi0=``, ``weight=``, no hopping), until
+    the objective falls by less than :data:`REFINE_RTOL` over 50 steps, with the fit's constraint and,
+    for ``penalty="tv"``, the weight the last band used
     (:func:`rfprior.penalty.reference_weight` in physical units: ``χ_ref`` the previous band's image,
     ``f`` the modality's factor; no penalty: λ = 0).
 
@@ -288,15 +292,19 @@ def refine_on_pixels(res: Any, reference: torch.Tensor, y: torch.Tensor, op: Lin
     names = tuple(opts.constraint)
     start = res.image.to(device=base.device, dtype=base.dtype)
     t = time.perf_counter()
-    info: dict[str, Any] = {"iterations": opts.refine, "weight": lam, "seconds": 0.0}
+    info: dict[str, Any] = {"max_iterations": opts.refine, "rtol": REFINE_RTOL, "weight": lam, "seconds": 0.0}
     try:
         out = fullwave_tv(base, y_full, valid=valid, iterations=opts.refine, chi0=start, weight=lam, hopping=False,
-                          real="real" in names, lossy="lossy" in names, nonnegative="nonnegative" in names)  # fmt: skip
+                          real="real" in names, lossy="lossy" in names, nonnegative="nonnegative" in names,
+                          rtol=REFINE_RTOL)  # fmt: skip
     except ConvergenceError as exc:
         warnings.warn(f"pixel refinement skipped: {str(exc).splitlines()[0]}", RuntimeWarning, stacklevel=3)
         res.settings = {**res.settings, "refine": {**info, "failed": str(exc).splitlines()[0]}}
         return
-    info.update(misfit_before=out.misfit[0], misfit_after=out.misfit[-1], seconds=time.perf_counter() - t)
+    steps = len(out.misfit)
+    info.update(iterations=steps, stopped=out.stopped, misfit_before=out.misfit[0], misfit_after=out.misfit[-1],
+                seconds=time.perf_counter() - t)  # fmt: skip
     res.image = out.chi.detach().to(device=res.image.device, dtype=res.image.dtype)
     res.settings = {**res.settings, "refine": info}
-    res.stop_reason = f"{res.stop_reason}; then {opts.refine} TV steps on the pixels"
+    why = "levelled off" if out.stopped == "converged" else "budget"
+    res.stop_reason = f"{res.stop_reason}; then {steps} TV steps on the pixels ({why})"

@@ -251,6 +251,18 @@ def test_fullwave_tv_weight_is_the_reference_rule():
     assert fullwave_tv(op, y, iterations=2, hopping=False, weight=5.0).weight == 5.0  # a given λ is used
 
 
+def test_fullwave_tv_stops_when_the_objective_levels_off():
+    op, truth, _, y, _ = _problem(1.0)
+    kw = {"iterations": 120, "hopping": False, "weight": 1.0, "chi0": truth}  # near the minimum from the start
+    full = fullwave_tv(op, y, **kw)
+    assert full.stopped == "iterations" and len(full.objective) == 120 == full.bands[-1][1]
+    early = fullwave_tv(op, y, rtol=0.01, **kw)
+    n = len(early.objective)
+    assert early.stopped == "converged" and 50 < n < 120 and early.bands[-1][1] == n
+    assert early.objective[-51] - early.objective[-1] < 0.01 * early.objective[-51]
+    assert early.objective[:n] == pytest.approx(full.objective[:n], rel=1e-3)  # the same steps until it stops
+
+
 def test_fullwave_tv_starts_from_chi0():
     op, truth, _, y, sigma = _problem(1.0, (1e9, 2e9))
     at_truth = fullwave_tv(op, y, iterations=1, hopping=False, chi0=truth)
