@@ -30,7 +30,7 @@ Run it
 ------
 ::
 
-    python examples/fresnel_fullwave.py                  # ≈ 7.5 min on two cores (the full-wave fit ≈ 4)
+    python examples/fresnel_fullwave.py                  # ≈ 8 min on two cores (the full-wave fit ≈ 4.5)
     python examples/fresnel_fullwave.py --fast           # seconds: 1–2 GHz on 32² (the radar file read
                                                          # with --physics full-wave), few iterations
     python examples/fresnel_fullwave.py --outdir figs/   # figures in figs/ (default examples-out/)
