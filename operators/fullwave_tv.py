@@ -31,6 +31,7 @@ import torch
 
 from ._scattering_checks import _check_operator, _count, _initial_contrast, _measurements
 from .base import LinearOperator
+from .classical import gradient2d
 from .krylov import ConvergenceError
 
 __all__ = ["FullWaveTVResult", "fullwave_tv"]
@@ -67,9 +68,7 @@ class FullWaveTVResult:
 
 def _tv(chi: torch.Tensor, eps: float) -> torch.Tensor:
     """Smoothed isotropic TV, forward differences with a Neumann boundary (summed)."""
-    pad = torch.nn.functional.pad
-    sq = pad(torch.diff(chi, dim=-2).abs() ** 2, (0, 0, 0, 1)) + pad(torch.diff(chi, dim=-1).abs() ** 2, (0, 1))
-    return torch.sqrt(sq + eps).sum()
+    return torch.sqrt((gradient2d(chi).abs() ** 2).sum(dim=-3) + eps).sum()
 
 
 def _constrained(v: torch.Tensor, real: bool, lossy: bool, nonnegative: bool) -> torch.Tensor:
@@ -164,7 +163,7 @@ def fullwave_tv(
         last = b == len(bands) - 1
         sub = op if len(band) == n_freq else op.select_frequencies(band)
         y_b = y[..., band]
-        mask = None if valid is None else valid[..., band]
+        keep = None if valid is None else valid[..., band].to(y.dtype)  # 1 where measured, 0 elsewhere
         if last and weight is None and factor > 0 and len(bands) > 1:
             with torch.no_grad():
                 ref = float(_tv(_constrained(v, real, lossy, nonnegative), 0.0))
@@ -185,8 +184,8 @@ def fullwave_tv(
                 for group in opt.param_groups:
                     group["lr"] *= 0.5
                 continue
-            if mask is not None:
-                r = torch.where(mask, r, torch.zeros((), dtype=r.dtype, device=r.device))
+            if keep is not None:
+                r = r * keep
             misfit = _half_sq(r)
             loss = misfit + lam * _tv(chi, eps) if lam > 0 else misfit
             opt.zero_grad(set_to_none=True)
@@ -195,8 +194,9 @@ def fullwave_tv(
             opt.step()
             fails, k = 0, k + 1
             if last:
-                history.append(float(misfit.detach()))
-                objective.append(float(loss.detach()))
+                m_val, l_val = torch.stack((misfit.detach(), loss.detach())).tolist()  # one host sync per step
+                history.append(m_val)
+                objective.append(l_val)
                 if callback is not None:
                     callback(k, chi.detach(), history[-1])
                 if rtol > 0 and k > WINDOW and objective[-1 - WINDOW] - objective[-1] < rtol * objective[-1 - WINDOW]:

@@ -33,6 +33,7 @@ import torch
 from operators import LinearOperator, tv_discrepancy
 
 from .defaults import modality_defaults
+from .losses import half_squared_norm
 from .modalities import estimate_sigma
 
 __all__ = [
@@ -175,7 +176,7 @@ def reference_weight(penalty: str, op: LinearOperator, y: torch.Tensor, referenc
     if penalty not in PENALTIES:
         raise ValueError(f"penalty must be one of {PENALTIES} or None, got {penalty!r}")
     tv = float(total_variation(reference.detach()))
-    energy = 0.5 * float(torch.linalg.vector_norm(y)) ** 2
+    energy = float(half_squared_norm(y.detach()))
     factor = auto_factor(op)
     if not (tv > 0 and math.isfinite(tv) and energy > 0):  # a flat reference or no data: no penalty
         return Penalty(penalty, 0.0, {"name": penalty, "weight": 0.0, "weight_rule": "a flat reference image"})

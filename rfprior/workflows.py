@@ -21,7 +21,6 @@ import torch
 
 from operators import (
     LinearOperator,
-    RestrictedOperator,
     born_iterative_tv,
     cgls_discrepancy,
     csi_mr,
@@ -34,6 +33,7 @@ from operators import (
 from . import defaults, modalities
 from .defaults import default_prior
 from .fit import reconstruct
+from .fit.nonlinear import unrestricted
 from .io.bundled import bundled_dir
 from .losses import half_squared_norm
 from .metrics import psnr, ssim
@@ -180,31 +180,6 @@ def _full_wave_baselines(op: LinearOperator, y: torch.Tensor, sigma: float, tau:
     out[f"full-wave TV (pixels, λ={fw.weight:.2g})"] = (fw.chi, time.perf_counter() - t)
     out.parameters["fullwave_tv"] = float(fw.weight)
     return out
-
-
-def unrestricted(op: LinearOperator, y: torch.Tensor) -> tuple[LinearOperator, torch.Tensor | None, torch.Tensor]:
-    """Undo a restriction to the measured entries, for solvers that take a mask (e.g. :func:`operators.csi_mr`).
-
-    Parameters
-    ----------
-    op : a model, or ``model.restrict(index)`` (what :class:`rfprior.problem.Problem` builds for
-        files with unmeasured entries)
-    y : its measurements (``op.out_shape``)
-
-    Returns
-    -------
-    (model, valid, y_full)
-        The unrestricted model, a boolean mask of shape ``model.out_shape`` (``None`` when ``op`` was
-        not restricted) and ``y`` scattered into ``model.out_shape`` (zeros where not measured).
-    """
-    if not isinstance(op, RestrictedOperator):
-        return op, None, y
-    base = op.op
-    full = torch.zeros(base.size_out, dtype=y.dtype, device=y.device)
-    valid = torch.zeros(base.size_out, dtype=torch.bool, device=y.device)
-    full[op.index.to(y.device)] = y.reshape(-1)
-    valid[op.index.to(y.device)] = True
-    return base, valid.reshape(base.out_shape), full.reshape(base.out_shape)
 
 
 def compare(

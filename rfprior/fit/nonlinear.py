@@ -43,6 +43,7 @@ __all__ = [
     "reference_penalty",
     "refine_on_pixels",
     "start_scale",
+    "unrestricted",
 ]
 
 #: the fewest iterations of an early frequency-hopping band
@@ -151,6 +152,31 @@ def _base(op: LinearOperator) -> tuple[LinearOperator, torch.Tensor | None, comp
     if not hasattr(op, "select_frequencies"):
         raise TypeError(f"{type(op).__name__}: frequency hopping needs an operator with select_frequencies")
     return op, index, scalar
+
+
+def unrestricted(op: LinearOperator, y: torch.Tensor) -> tuple[LinearOperator, torch.Tensor | None, torch.Tensor]:
+    """Undo a restriction to the measured entries, for solvers that take a mask (e.g. :func:`operators.csi_mr`).
+
+    Parameters
+    ----------
+    op : a model, or ``model.restrict(index)`` (what :class:`rfprior.problem.Problem` builds for
+        files with unmeasured entries)
+    y : its measurements (``op.out_shape``)
+
+    Returns
+    -------
+    (model, valid, y_full)
+        The unrestricted model, a boolean mask of shape ``model.out_shape`` (``None`` when ``op`` was
+        not restricted) and ``y`` scattered into ``model.out_shape`` (zeros where not measured).
+    """
+    if not isinstance(op, RestrictedOperator):
+        return op, None, y
+    base = op.op
+    full = torch.zeros(base.size_out, dtype=y.dtype, device=y.device)
+    valid = torch.zeros(base.size_out, dtype=torch.bool, device=y.device)
+    full[op.index.to(y.device)] = y.reshape(-1)
+    valid[op.index.to(y.device)] = True
+    return base, valid.reshape(base.out_shape), full.reshape(base.out_shape)
 
 
 def frequency_bands(op: LinearOperator) -> list[list[int]]:
@@ -275,20 +301,10 @@ def refine_on_pixels(res: Any, reference: torch.Tensor, y: torch.Tensor, op: Lin
 
     from operators import ConvergenceError, fullwave_tv
 
-    from ..penalty import auto_factor, total_variation
-
-    base, index, scalar = _base(op)
-    if index is None:
-        y_full, valid = y / scalar, None
-    else:
-        flat = torch.zeros(base.size_out, dtype=y.dtype, device=y.device)
-        mask = torch.zeros(base.size_out, dtype=torch.bool, device=y.device)
-        idx = index.to(y.device)
-        flat[idx], mask[idx] = y.reshape(-1) / scalar, True
-        y_full, valid = flat.reshape(base.out_shape), mask.reshape(base.out_shape)
-    energy = 0.5 * float(torch.view_as_real(y_full.resolve_conj()).square().sum())
-    ref_tv = float(total_variation(reference.to(base.device)))
-    lam = auto_factor(op) * energy / ref_tv if opts.penalty == "tv" and ref_tv > 0 else 0.0
+    _, _, scalar = _base(op)
+    base, valid, y_full = unrestricted(op.op if isinstance(op, ScaledOperator) else op, y / scalar)
+    pen = None if opts.penalty is None else reference_weight(opts.penalty, op, y_full, reference.to(base.device))
+    lam = 0.0 if pen is None else pen.weight
     names = tuple(opts.constraint)
     start = res.image.to(device=base.device, dtype=base.dtype)
     t = time.perf_counter()
