@@ -31,6 +31,7 @@ import torch
 
 from ._scattering_checks import _check_operator, _count, _initial_contrast, _measurements
 from .base import LinearOperator
+from .calibration import calibrated
 from .classical import gradient2d
 from .krylov import ConvergenceError
 
@@ -55,6 +56,8 @@ class FullWaveTVResult:
     bands : ``(frequency indices, steps run)`` of each hopping band, low to high
     backtracks : field solves that failed and were undone by halving the step
     stopped : ``"iterations"`` (the budget ran out) or ``"converged"`` (``rtol`` was met)
+    gains : with ``calibrate=True``, the complex gain of each frequency at the last step
+        (:func:`operators.calibration.frequency_gains`, in the operator's frequency order); else ``None``
     """
 
     chi: torch.Tensor
@@ -64,6 +67,7 @@ class FullWaveTVResult:
     bands: tuple[tuple[tuple[int, ...], int], ...]
     backtracks: int
     stopped: str
+    gains: tuple[complex, ...] | None = None
 
 
 def _tv(chi: torch.Tensor, eps: float) -> torch.Tensor:
@@ -103,6 +107,7 @@ def fullwave_tv(
     nonnegative: bool = False,
     eps: float = 1e-8,
     rtol: float = 0.0,
+    calibrate: bool = False,
     callback: Callable[[int, torch.Tensor, float], None] | None = None,
 ) -> FullWaveTVResult:
     r"""TV-regularised full-wave inversion on the pixels, with frequency hopping (module docstring).
@@ -123,6 +128,8 @@ def fullwave_tv(
     eps : TV smoothing (squared contrast units)
     rtol : stop the last band once the objective fell by less than ``rtol`` (relative) over the last
         50 steps (0: run every step)
+    calibrate : fit one complex gain per frequency, normalised to a geometric mean of one
+        (:mod:`operators.calibration`): the misfit is ``½ Σ_f ‖y_f − g_f A_f(χ)‖²``
     callback : ``callback(step, χ, misfit)`` after each step of the last band
 
     Returns
@@ -149,6 +156,8 @@ def fullwave_tv(
             raise ValueError(f"{name}: {what} must be a finite number ≥ 0, got {value!r}")
     if lr <= 0:
         raise ValueError(f"{name}: lr must be > 0, got {lr!r}")
+    if not isinstance(calibrate, bool):
+        raise TypeError(f"{name}: calibrate must be True or False, got {calibrate!r}")
     n_freq = op.out_shape[2]
     order = sorted(range(n_freq), key=lambda i: float(op.frequencies[i]))
     bands = [sorted(order[: n + 1]) for n in range(n_freq)] if hopping and n_freq > 1 else [list(range(n_freq))]
@@ -158,12 +167,15 @@ def fullwave_tv(
         v.copy_(torch.view_as_real(start.to(op.dtype)))
     v.requires_grad_(True)
     backtracks, lam, history, objective = 0, 0.0 if weight is None else float(weight), [], []
-    stopped, ran = "iterations", 0
+    stopped, ran, gains = "iterations", 0, None
     for b, band in enumerate(bands):
         last = b == len(bands) - 1
         sub = op if len(band) == n_freq else op.select_frequencies(band)
         y_b = y[..., band]
         keep = None if valid is None else valid[..., band].to(y.dtype)  # 1 where measured, 0 elsewhere
+        if keep is not None:
+            y_b = y_b * keep
+        labels = torch.arange(len(band), device=y.device)
         if last and weight is None and factor > 0 and len(bands) > 1:
             with torch.no_grad():
                 ref = float(_tv(_constrained(v, real, lossy, nonnegative), 0.0))
@@ -174,7 +186,7 @@ def fullwave_tv(
         while k < steps:
             chi = _constrained(v, real, lossy, nonnegative)
             try:
-                r = sub.forward(chi) - y_b
+                pred = sub.forward(chi)
             except ConvergenceError:
                 backtracks, fails = backtracks + 1, fails + 1
                 if fails > MAX_BACKTRACKS:
@@ -185,8 +197,10 @@ def fullwave_tv(
                     group["lr"] *= 0.5
                 continue
             if keep is not None:
-                r = r * keep
-            misfit = _half_sq(r)
+                pred = pred * keep
+            if calibrate:
+                pred, g = calibrated(pred, y_b, labels, len(band))
+            misfit = _half_sq(pred - y_b)
             loss = misfit + lam * _tv(chi, eps) if lam > 0 else misfit
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -194,6 +208,8 @@ def fullwave_tv(
             opt.step()
             fails, k = 0, k + 1
             if last:
+                if calibrate:
+                    gains = tuple(complex(c) for c in g.detach().cpu().tolist())
                 m_val, l_val = torch.stack((misfit.detach(), loss.detach())).tolist()  # one host sync per step
                 history.append(m_val)
                 objective.append(l_val)
@@ -206,4 +222,4 @@ def fullwave_tv(
     with torch.no_grad():
         chi = _constrained(v, real, lossy, nonnegative).to(op.dtype)
     used = tuple((tuple(bd), ran if i == len(bands) - 1 else early) for i, bd in enumerate(bands))
-    return FullWaveTVResult(chi, lam, tuple(history), tuple(objective), used, backtracks, stopped)
+    return FullWaveTVResult(chi, lam, tuple(history), tuple(objective), used, backtracks, stopped, gains)

@@ -294,3 +294,48 @@ def test_fullwave_tv_bad_input_names_the_argument():
             fullwave_tv(op, y, **bad)
     with pytest.raises(TypeError, match="fullwave_tv: op must be a scattering operator"):
         fullwave_tv(ops.MIMORadar(*_geometry()[:2], [2e9], *_geometry()[2:]), y)
+
+
+# ------------------------------------------------------------------------------------ per-frequency self-calibration
+GAINS = (0.75 * np.exp(0.1j), 1.1 * np.exp(-0.05j))  # a relative calibration error between 1 and 2 GHz
+
+
+def _miscalibrated(value: float = 1.0):
+    """The two-frequency disk's data with the gains :data:`GAINS` (geometric mean ≈ 0.91∠0.025)."""
+    op, truth, disk, y, sigma = _problem(value, (1e9, 2e9))
+    return op, truth, disk, y * torch.tensor(GAINS, dtype=y.dtype), sigma
+
+
+def test_frequency_gains_recover_the_relative_error():
+    from operators.calibration import calibrated, frequency_gains
+
+    op, truth, _, y, _ = _miscalibrated()
+    with torch.no_grad():
+        pred = op.forward(truth)
+    labels = torch.arange(2)
+    g = frequency_gains(pred, y, labels, 2)
+    want = np.array(GAINS) / np.sqrt(np.prod(GAINS))  # the gains over their geometric mean
+    assert np.allclose(g.numpy(), want, rtol=0.03), (g, want)
+    assert abs(complex(torch.prod(g)) - 1) < 1e-5  # geometric mean one
+    out, g2 = calibrated(pred, y, labels, 2)
+    assert torch.equal(g, g2) and torch.allclose(out, pred * g)
+    one = frequency_gains(pred[..., :1], y[..., :1], torch.zeros(1, dtype=torch.long), 1)
+    assert torch.equal(one, torch.ones(1, dtype=pred.dtype))  # one frequency: nothing to calibrate
+    zero = frequency_gains(torch.zeros_like(pred), y, labels, 2)  # no prediction: gains 1, no NaN
+    assert torch.equal(zero, torch.ones(2, dtype=pred.dtype))
+
+
+def test_fullwave_tv_calibrate_fits_through_a_gain_error():
+    op, truth, _, y, _ = _miscalibrated()
+    plain = fullwave_tv(op, y, iterations=150)
+    cal = fullwave_tv(op, y, iterations=150, calibrate=True)
+    assert plain.gains is None and len(cal.gains) == 2
+    want = np.array(GAINS) / np.sqrt(np.prod(GAINS))
+    assert np.allclose(cal.gains, want, rtol=0.1), (cal.gains, want)
+    # the relative error is fitted away (the misfit falls to about the noise's), the image is closer to the
+    # truth; the common level (geometric mean ≈ 0.91) is by design not corrected
+    assert cal.misfit[-1] < 0.5 * plain.misfit[-1]
+    e_cal, e_plain = _error(cal.chi, truth), _error(plain.chi, truth)
+    assert e_cal < 0.9 * e_plain, f"calibrated {e_cal:.3f}, uncalibrated {e_plain:.3f}"
+    with pytest.raises(TypeError, match="fullwave_tv: calibrate must be True or False"):
+        fullwave_tv(op, y, calibrate=1)
