@@ -36,6 +36,7 @@ __all__ = [
     "default_penalty",
     "default_prior",
     "default_refine",
+    "default_calibrate",
     "default_tau",
     "forward_model",
     "modality_defaults",
@@ -115,6 +116,11 @@ def default_lr(op: Any = None) -> float:
 def default_refine(op: Any = None) -> int:
     """The pixel-refinement steps :func:`rfprior.reconstruct` runs after frequency hopping, for forward model ``op``."""
     return int(modality_defaults(op).refine_iterations)
+
+
+def default_calibrate(op: Any = None) -> bool:
+    """Whether :func:`rfprior.reconstruct` fits per-frequency gains by default, for forward model ``op``."""
+    return bool(modality_defaults(op).calibrate)
 
 
 def default_tau(prior: str | None) -> float:

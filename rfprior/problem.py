@@ -334,10 +334,10 @@ def _fit_sequence(problem: Problem, stop, average, device, progress, callbacks, 
     """A sequence file: one network for all frames (:func:`rfprior.fit.sequence.reconstruct_sequence`)."""
     if stop is not None and not isinstance(stop, str):
         raise ValueError("a frame sequence takes stop by name ('discrepancy' or 'fixed'), not rule objects")
-    single = ("fits", "init", "loss", "reg_noise_std", "constraint", "hopping", "refine")
+    single = ("fits", "init", "loss", "reg_noise_std", "constraint", "hopping", "refine", "calibrate")
     refused = sorted(
         k for k in single
-        if (options.get(k) is not None if k in ("hopping", "refine")
+        if (options.get(k) is not None if k in ("hopping", "refine", "calibrate")
             else options.get(k) not in (None, 1, "mse", 0.0, "auto"))
     )  # fmt: skip
     if refused:

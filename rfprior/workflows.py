@@ -176,7 +176,7 @@ def _full_wave_baselines(op: LinearOperator, y: torch.Tensor, sigma: float, tau:
     out[f"Born-iterative TV (discrepancy λ per step, {bim.iteration} outer)"] = (bim.chi, time.perf_counter() - t)
     out.parameters["bim_tv"] = int(bim.iteration)
     t = time.perf_counter()
-    fw = fullwave_tv(base, full, valid=valid)
+    fw = fullwave_tv(base, full, valid=valid, calibrate=defaults.default_calibrate(op))  # the prior's objective
     out[f"full-wave TV (pixels, λ={fw.weight:.2g})"] = (fw.chi, time.perf_counter() - t)
     out.parameters["fullwave_tv"] = float(fw.weight)
     return out

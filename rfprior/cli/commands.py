@@ -113,6 +113,7 @@ def _reconstruct(args: argparse.Namespace) -> int:
             constraint=_constraint(args.constraint),
             hopping=False if args.no_hopping else None,
             refine=args.refine,
+            calibrate=args.calibrate,
         )
     finally:
         signal.signal(signal.SIGTERM, previous)

@@ -165,6 +165,13 @@ def _parser() -> argparse.ArgumentParser:
                 help="full-wave scattering: at most N TV steps on the pixels after the network's fit, until "
                 "the objective levels off (default 1000; 0: the network's image as it is)",
             )
+            s.add_argument(
+                "--calibrate",
+                action=argparse.BooleanOptionalAction,
+                default=None,
+                help="full-wave scattering: fit one complex gain per frequency with the image (geometric "
+                "mean one; corrects relative calibration errors between frequencies; default: the model's)",
+            )
 
     _add_convert_parser(sub, common)
 

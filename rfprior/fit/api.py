@@ -26,7 +26,17 @@ from ..result import NetworkState, Result
 from ..stopping.base import FitContext, FixedIterations, StoppingRule
 from .ensemble import fit_ensemble
 from .loop import IterationState
-from .nonlinear import PhysicalFitOperator, fit_hopping, hopping_bands, reference_penalty, start_scale
+from .nonlinear import (
+    CalibratedFitOperator,
+    PhysicalFitOperator,
+    calibration_gains,
+    fit_hopping,
+    frequency_labels,
+    gain_record,
+    hopping_bands,
+    reference_penalty,
+    start_scale,
+)
 from .options import FitOptions
 from .resolve import load_init, prior_of, resolve_loss, resolve_prior
 from .runner import Run
@@ -66,6 +76,7 @@ def reconstruct(
     constraint: str | Sequence[str] | None = "auto",
     hopping: bool | None = None,
     refine: int | None = None,
+    calibrate: bool | None = None,
 ) -> Result:
     """Reconstruct an image from ``y = A x + n`` with an untrained network prior.
 
@@ -134,6 +145,10 @@ def reconstruct(
         network's image, until the objective levels off (:func:`rfprior.fit.nonlinear.refine_on_pixels`;
         the same objective and weight rule). ``None`` (default): the forward model's default (1000 for
         full-wave scattering); 0: none.
+    calibrate : fit one complex gain per frequency together with the image, normalised to a geometric
+        mean of one (:mod:`operators.calibration`: corrects the relative calibration errors between the
+        frequencies of measured data); for nonlinear multi-frequency models. ``None`` (default): the
+        forward model's default; ``settings["calibration"]`` records the gains of the final image.
 
     ``None`` (``loss``, ``autoscale``, ``backtrack_db``, ``max_backtracks``, ``checkpoint_every``,
     ``fits`` …) takes :data:`rfprior.defaults.FIT`'s value; the prior and penalty default per
@@ -271,11 +286,19 @@ def fit_one(y: torch.Tensor, op: LinearOperator, opts: FitOptions, penalties: di
     if not op.is_linear:  # evaluated at the physical image: A(f · image_factor)
         phys = PhysicalFitOperator(op, scale, 1.0 / (scale * op_norm))
         fit_op = phys if fit_index is None else phys.restrict(fit_index)
+        if opts.calibrate:  # one complex gain per frequency, fitted with the image (operators.calibration)
+            labels, n_freq = frequency_labels(op)
+            if fit_index is not None:
+                labels = labels.reshape(-1)[fit_index.to(labels.device)]
+            fit_op = CalibratedFitOperator(fit_op, y_fit * scale, labels, n_freq)
     fit_pen = None if pen is None else pen.in_fit_units(scale, op_norm, y_fit)
     run = Run(net, fit_op, y_fit, loss_fn, monitors, opts, scale=scale, op_norm=op_norm, penalty=fit_pen)
     if opts.resume is not None:
         _resume(run, opts.resume, settings)
     result = run.run(settings)
+    if opts.calibrate:
+        gains = calibration_gains(op, y, result.image)
+        result.settings = {**result.settings, "calibration": gain_record(gains, op)}
     if refit_rule is None or result.interrupted:
         return result
     return _refit(result, refit_rule, y, op, replace(opts, prior=prior_for_refit, prior_kwargs=prior_kwargs), penalties)

@@ -17,6 +17,8 @@ stopping rules.
 
 from __future__ import annotations
 
+import cmath
+import math
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -25,20 +27,25 @@ from typing import Any
 import torch
 
 from operators import LinearOperator, RestrictedOperator, ScaledOperator
+from operators.calibration import calibrated, frequency_gains
 
 from ..penalty import Penalty, reference_weight
 
 __all__ = [
     "CONSTRAINTS",
+    "CalibratedFitOperator",
     "HOP_MIN_ITERATIONS",
     "START_CONTRAST",
     "REFINE_RTOL",
     "PhysicalFitOperator",
     "apply_constraint",
+    "calibration_gains",
     "check_constraint",
     "fit_hopping",
     "frequency_bands",
+    "frequency_labels",
     "frequency_subset",
+    "gain_record",
     "hopping_bands",
     "reference_penalty",
     "refine_on_pixels",
@@ -108,6 +115,53 @@ class PhysicalFitOperator(LinearOperator):
         from operators import linear_part
 
         return linear_part(self.op) * (self.scale * self.image_factor)
+
+
+class CalibratedFitOperator(LinearOperator):
+    """``x ↦ g_f · A(x)``: a fit operator with one complex gain per frequency fitted to ``y``.
+
+    The gains are the normalised least-squares gains of :func:`operators.calibration.frequency_gains`
+    for the current prediction (geometric mean one), so the misfit ``½‖A_g(x) − y‖²`` is the
+    self-calibrated misfit; a function of ``x`` alone once ``y`` is fixed.
+
+    Parameters
+    ----------
+    op : the (nonlinear) fit operator, ``out_shape`` that of ``y``
+    y : complex, ``op.out_shape`` — the measurements it is compared with (fit units)
+    labels : integer, ``op.out_shape`` — each measurement's frequency (:func:`frequency_labels`)
+    n : the number of frequencies
+    """
+
+    is_linear = False
+
+    def __init__(self, op: LinearOperator, y: torch.Tensor, labels: torch.Tensor, n: int) -> None:
+        super().__init__(
+            op.in_shape, op.out_shape, op.dims, dtype=op.dtype, device=op.device, spatial_dims=op.spatial_dims
+        )
+        self.op, self.y, self.labels, self.n = op, y.detach(), labels.to(y.device), int(n)
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        return calibrated(self.op.forward(x), self.y, self.labels, self.n)[0]
+
+    def _adjoint(self, y: torch.Tensor) -> torch.Tensor:
+        raise TypeError("the fit's nonlinear operator has no adjoint")
+
+
+def frequency_labels(op: LinearOperator) -> tuple[torch.Tensor, int]:
+    """``(labels, F)``: the frequency index of each of ``op``'s measurements (``op.out_shape``) and their number."""
+    base, index, _ = _base(op)
+    n = int(base.out_shape[2])
+    if index is not None:
+        return (index % n).reshape(op.out_shape), n
+    return torch.arange(n, device=base.device).expand(base.out_shape), n
+
+
+def calibration_gains(op: LinearOperator, y: torch.Tensor, image: torch.Tensor) -> list[complex]:
+    """The per-frequency gains (:mod:`operators.calibration`) of ``image`` against ``y``, one field solve."""
+    labels, n = frequency_labels(op)
+    with torch.no_grad():
+        g = frequency_gains(op.forward(image.to(device=op.device, dtype=op.dtype)), y, labels.to(y.device), n)
+    return [complex(c) for c in g.cpu().tolist()]
 
 
 def start_scale(net: torch.nn.Module, op_norm: float, constraint: tuple[str, ...]) -> float:
@@ -275,7 +329,19 @@ def fit_hopping(
     }
     if opts.refine > 0 and not res.interrupted and reference is not None:
         refine_on_pixels(res, reference, y, op, opts)
+        if "gains" in res.settings["refine"]:
+            res.settings = {**res.settings, "calibration": res.settings["refine"]["gains"]}
     return res
+
+
+def gain_record(gains: Sequence[complex], op: LinearOperator) -> list[dict[str, float]]:
+    """Per-frequency gains as ``{"frequency_hz", "abs", "phase_deg"}`` records (``settings["calibration"]``)."""
+    base, _, _ = _base(op)
+    f = torch.as_tensor(base.frequencies)
+    return [
+        {"frequency_hz": float(fi), "abs": abs(g), "phase_deg": math.degrees(cmath.phase(g))}
+        for fi, g in zip(f.tolist(), gains, strict=True)
+    ]
 
 
 def refine_on_pixels(res: Any, reference: torch.Tensor, y: torch.Tensor, op: LinearOperator, opts: Any) -> None:
@@ -312,7 +378,7 @@ def refine_on_pixels(res: Any, reference: torch.Tensor, y: torch.Tensor, op: Lin
     try:
         out = fullwave_tv(base, y_full, valid=valid, iterations=opts.refine, chi0=start, weight=lam, hopping=False,
                           real="real" in names, lossy="lossy" in names, nonnegative="nonnegative" in names,
-                          rtol=REFINE_RTOL)  # fmt: skip
+                          rtol=REFINE_RTOL, calibrate=opts.calibrate)  # fmt: skip
     except ConvergenceError as exc:
         warnings.warn(f"pixel refinement skipped: {str(exc).splitlines()[0]}", RuntimeWarning, stacklevel=3)
         res.settings = {**res.settings, "refine": {**info, "failed": str(exc).splitlines()[0]}}
@@ -320,6 +386,8 @@ def refine_on_pixels(res: Any, reference: torch.Tensor, y: torch.Tensor, op: Lin
     steps = len(out.misfit)
     info.update(iterations=steps, stopped=out.stopped, misfit_before=out.misfit[0], misfit_after=out.misfit[-1],
                 seconds=time.perf_counter() - t)  # fmt: skip
+    if out.gains is not None:
+        info["gains"] = gain_record(out.gains, base)
     res.image = out.chi.detach().to(device=res.image.device, dtype=res.image.dtype)
     res.settings = {**res.settings, "refine": info}
     why = "levelled off" if out.stopped == "converged" else "budget"

@@ -57,6 +57,7 @@ class FitOptions:
     constraint: tuple[str, ...]  #: checked names (:data:`rfprior.fit.nonlinear.CONSTRAINTS`)
     hopping: bool | None
     refine: int  #: pixel-refinement steps after frequency hopping (resolved from the forward model's default)
+    calibrate: bool  #: fit per-frequency gains (resolved from the forward model's default)
     fit: int = 0
     desc: str = "rfprior"
 
@@ -100,6 +101,12 @@ class FitOptions:
         if isinstance(refine, bool) or not hasattr(type(refine), "__index__") or operator.index(refine) < 0:
             raise ValueError(f"refine must be None or an integer ≥ 0, got {refine!r}")
         opt["refine"] = operator.index(refine)
+        if opt["calibrate"] is None:
+            opt["calibrate"] = defaults.default_calibrate(op)
+        if not isinstance(opt["calibrate"], bool):
+            raise ValueError(f"calibrate must be None, True or False, got {opt['calibrate']!r}")
+        if opt["calibrate"] and getattr(op, "is_linear", True):
+            raise ValueError("calibrate=True: per-frequency gains are fitted for nonlinear (full-wave) models only")
         if opt["init"] is not None and opt["fits"] > 1:
             raise ValueError(
                 "init: a warm start is not supported with fits > 1 (every fit would start alike); use fits=1"

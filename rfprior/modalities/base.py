@@ -68,6 +68,7 @@ class ModalityDefaults:
     (:func:`rfprior.penalty.resolve_penalty`; each warm-started from the previous λ's solution)
     refine_iterations : a nonlinear model's pixel refinement after frequency hopping
     (:func:`rfprior.fit.nonlinear.refine_on_pixels`; 0: none)
+    calibrate : fit one complex gain per frequency with the image (:mod:`operators.calibration`)
     """
 
     prior: str = "deep_decoder"
@@ -79,6 +80,7 @@ class ModalityDefaults:
     constraint: tuple[str, ...] = ()
     penalty_search_iters: int = 100
     refine_iterations: int = 0
+    calibrate: bool = False
 
 
 def format_si(value: float, unit: str) -> str:

@@ -49,7 +49,7 @@ class FullWave(MIMO):
     # chosen on the tuning families disk and ellipse at 20 and 30 dB, docs/notes.md)
     defaults = ModalityDefaults(
         prior="dip_small", penalty="tv", penalty_factor=0.003, iterations=400, lr=0.01, constraint=("lossy",),
-        refine_iterations=1000,
+        refine_iterations=1000, calibrate=True,
     )  # fmt: skip
     direct_image_name = "born_backprojection"
     geometry_parameters = MappingProxyType(

@@ -121,7 +121,11 @@ def test_cli_convert_and_reconstruct_full_wave(small, tmp_path, capsys):
     assert main(["reconstruct", str(small), "-o", str(out), "--iterations", "20", "--quiet"]) == 0
     res = io.load_result(out)
     assert res.attrs.get("modality", "fullwave") == "fullwave"
-    assert "hopping" in io.load_result(out).attrs["settings"]  # the default hops over the two frequencies
+    settings = io.load_result(out).attrs["settings"]
+    assert "hopping" in settings and "calibration" in settings  # the defaults: hopping, per-frequency gains
+    plain = tmp_path / "plain.nc"
+    assert main(["reconstruct", str(small), "-o", str(plain), "--iterations", "20", "-q", "--no-calibrate"]) == 0
+    assert "calibration" not in io.load_result(plain).attrs["settings"]
     flat = tmp_path / "flat.nc"
     with pytest.warns(UserWarning, match="needs a starting image"):  # no band to scale the TV weight on
         assert main(["reconstruct", str(small), "-o", str(flat), "--iterations", "20", "-q", "--no-hopping"]) == 0
@@ -169,3 +173,29 @@ def test_pixel_refinement_after_hopping(small):
     assert err(img) < err(plain.image)
     with pytest.raises(ValueError, match="refine must be None or an integer ≥ 0"):
         rfprior.reconstruct(full.y, full.op, refine=-1, **kw)
+
+
+def test_calibrate_fits_a_gain_per_frequency(small):
+    """``calibrate=True`` fits one complex gain per frequency with the image (operators.calibration)."""
+    from rfprior.fit.options import FitOptions
+
+    gains = torch.tensor([0.7 * np.exp(0.1j), 1.2 * np.exp(-0.1j)], dtype=torch.complex64)
+    want = (gains / torch.sqrt(gains.prod())).numpy()  # relative to the geometric mean
+    truth = torch.as_tensor(io.read_record(small).truth)
+    err = lambda x: float((x - truth).abs().norm() / truth.abs().norm())  # noqa: E731
+    kw = {"iterations": 150, "progress": False, "seed": 0, "refine": 0}
+    runs = {}
+    for cal in (False, True):
+        p = Problem.from_file(small)  # a fresh operator each (field solves warm-start)
+        runs[cal] = rfprior.reconstruct(p.y * gains.to(p.y.device), p.op, sigma=p.sigma, calibrate=cal, **kw)
+    assert "calibration" not in runs[False].settings
+    rec = runs[True].settings["calibration"]
+    assert [r["frequency_hz"] for r in rec] == [1e9, 2e9]
+    got = np.array([r["abs"] * np.exp(1j * np.deg2rad(r["phase_deg"])) for r in rec])
+    assert np.allclose(got, want, rtol=0.1), (got, want)
+    assert err(runs[True].image) < err(runs[False].image)
+    assert FitOptions.build(p.op).calibrate is True  # the full-wave default
+    with pytest.raises(ValueError, match="calibrate=True: per-frequency gains are fitted for nonlinear"):
+        rfprior.reconstruct(p.y, linear_part(p.op), calibrate=True, progress=False)
+    with pytest.raises(ValueError, match="calibrate must be None, True or False"):
+        rfprior.reconstruct(p.y, p.op, calibrate="yes", progress=False)
