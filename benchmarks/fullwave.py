@@ -389,8 +389,9 @@ def summarise(rows: list[dict[str, Any]], cfg: dict[str, Any], info: dict[str, A
         f"{statistics.median(ratio_sigma):.2f}, range {min(ratio_sigma):.2f}–{max(ratio_sigma):.2f}). "
         "Born-TV: TV on the Born linearisation, λ by the discrepancy principle; CSI-MR: `operators.csi_mr` defaults "
         "(stops at the full-wave discrepancy); BIM-TV: `operators.born_iterative_tv` defaults; full-wave TV: "
-        "`operators.fullwave_tv` defaults (the prior's objective on the pixels); prior, Born / full "
-        "wave: `rfprior reconstruct --physics born|full-wave` (`rfprior.reconstruct` defaults). Error: "
+        "`operators.fullwave_tv` defaults (the prior's objective on the pixels, without per-frequency gains); "
+        "prior, Born / full wave: `rfprior reconstruct --physics born|full-wave` (`rfprior.reconstruct` defaults; "
+        "full wave: with per-frequency gains, `calibrate=True`, although these data are exactly calibrated). Error: "
         "‖χ̂ − χ‖/‖χ‖ over the grid (complex).",
         "",
         *([f"Not run on every case: {partial}.", ""] if partial else []),
@@ -457,6 +458,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--merge", type=int, default=None, help="merge the n parts written with --part i/n")
     ap.add_argument("--out", default=None, help="results folder (default benchmarks/results)")
     ap.add_argument(
+        "--rerun", default=None,
+        help="comma-separated methods to rerun on the cases of the results file; its other scores are kept as they are",
+    )  # fmt: skip
+    ap.add_argument(
         "--keep", default=None,
         help="comma-separated methods whose scores are taken from the results file where it has them, not rerun",
     )  # fmt: skip
@@ -489,10 +494,23 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"--keep: unknown {sorted(set(keep) - set(METHODS))}; choose from {', '.join(METHODS)}")
         path = (RESULTS if args.out is None else Path(args.out)) / f"{STEM}.json"
         kept = {case_key(r["case"]): r for r in uncompact(json.loads(path.read_text()), keep)}
-    settings = {"tier": tier, "methods": list(methods), "keep": args.keep, "prior_iterations": args.prior_iterations}
+    rerun: tuple[str, ...] = ()
+    if args.rerun:  # e.g. --rerun prior_fullwave after a change to the prior: every other score stands, gaps stay gaps
+        rerun = tuple(args.rerun.split(","))
+        if set(rerun) - set(METHODS):
+            raise SystemExit(f"--rerun: unknown {sorted(set(rerun) - set(METHODS))}; choose from {', '.join(METHODS)}")
+        path = (RESULTS if args.out is None else Path(args.out)) / f"{STEM}.json"
+        kept = {case_key(r["case"]): r for r in uncompact(json.loads(path.read_text()), METHODS)}
+        cases = [c for c in cases if case_key(c) in kept]
+    settings = {"tier": tier, "methods": list(methods), "keep": args.keep, "rerun": args.rerun,
+                "prior_iterations": args.prior_iterations}  # fmt: skip
 
     def one(c: dict[str, Any]) -> dict[str, Any]:
         old = kept.get(case_key(c), {"methods": {}})["methods"]  # a kept method the file lacks for c is run
+        if rerun:
+            row = run_case(c, cfg, rerun)
+            row["methods"] = {**{m: v for m, v in old.items() if m not in rerun}, **row["methods"]}
+            return row
         row = run_case(c, cfg, tuple(m for m in methods if m not in old))
         row["methods"] = {**{m: v for m, v in old.items() if m in methods}, **row["methods"]}
         return row
