@@ -29,10 +29,9 @@ from .loop import IterationState
 from .nonlinear import (
     CalibratedFitOperator,
     PhysicalFitOperator,
-    calibration_gains,
+    calibration_report,
     fit_hopping,
     frequency_labels,
-    gain_record,
     hopping_bands,
     reference_penalty,
     start_scale,
@@ -297,8 +296,7 @@ def fit_one(y: torch.Tensor, op: LinearOperator, opts: FitOptions, penalties: di
         _resume(run, opts.resume, settings)
     result = run.run(settings)
     if opts.calibrate:
-        gains = calibration_gains(op, y, result.image)
-        result.settings = {**result.settings, "calibration": gain_record(gains, op)}
+        result.settings = {**result.settings, "calibration": calibration_report(op, y, result.image)}
     if refit_rule is None or result.interrupted:
         return result
     return _refit(result, refit_rule, y, op, replace(opts, prior=prior_for_refit, prior_kwargs=prior_kwargs), penalties)

@@ -27,7 +27,7 @@ from typing import Any
 import torch
 
 from operators import LinearOperator, RestrictedOperator, ScaledOperator
-from operators.calibration import calibrated, frequency_gains
+from operators.calibration import calibrated
 
 from ..penalty import Penalty, reference_weight
 
@@ -39,13 +39,12 @@ __all__ = [
     "REFINE_RTOL",
     "PhysicalFitOperator",
     "apply_constraint",
-    "calibration_gains",
+    "calibration_report",
     "check_constraint",
     "fit_hopping",
     "frequency_bands",
     "frequency_labels",
     "frequency_subset",
-    "gain_record",
     "hopping_bands",
     "reference_penalty",
     "refine_on_pixels",
@@ -156,12 +155,32 @@ def frequency_labels(op: LinearOperator) -> tuple[torch.Tensor, int]:
     return torch.arange(n, device=base.device).expand(base.out_shape), n
 
 
-def calibration_gains(op: LinearOperator, y: torch.Tensor, image: torch.Tensor) -> list[complex]:
-    """The per-frequency gains (:mod:`operators.calibration`) of ``image`` against ``y``, one field solve."""
+def calibration_report(op: LinearOperator, y: torch.Tensor, image: torch.Tensor) -> list[dict[str, float]]:
+    """Per frequency: the gain of ``image`` against ``y`` (:mod:`operators.calibration`) and the relative misfit.
+
+    One field solve. Returns ``{"frequency_hz", "abs", "phase_deg", "relative_misfit"}`` records, the
+    misfit ``‖y_f − g_f A_f(χ)‖² / ‖y_f‖²`` over the measured entries (what ``settings["calibration"]``
+    holds): a frequency far above the others is one the model does not explain (docs/guide.md).
+    """
     labels, n = frequency_labels(op)
     with torch.no_grad():
-        g = frequency_gains(op.forward(image.to(device=op.device, dtype=op.dtype)), y, labels.to(y.device), n)
-    return [complex(c) for c in g.cpu().tolist()]
+        pred = op.forward(image.to(device=op.device, dtype=op.dtype))
+        lab = labels.to(y.device)
+        out, g = calibrated(pred, y, lab, n)
+        flat = lab.reshape(-1)
+        res = torch.zeros(n, dtype=torch.float64, device=y.device).index_add(
+            0, flat, torch.view_as_real((out - y).reshape(-1)).square().sum(-1).double()
+        )
+        energy = torch.zeros(n, dtype=torch.float64, device=y.device).index_add(
+            0, flat, torch.view_as_real(y.reshape(-1)).square().sum(-1).double()
+        )
+    base, _, _ = _base(op)
+    f = torch.as_tensor(base.frequencies).tolist()
+    return [
+        {"frequency_hz": float(fi), "abs": abs(complex(gi)), "phase_deg": math.degrees(cmath.phase(complex(gi))),
+         "relative_misfit": float(r / e) if e > 0 else float("nan")}
+        for fi, gi, r, e in zip(f, g.cpu().tolist(), res.tolist(), energy.tolist(), strict=True)
+    ]  # fmt: skip
 
 
 def start_scale(net: torch.nn.Module, op_norm: float, constraint: tuple[str, ...]) -> float:
@@ -329,19 +348,9 @@ def fit_hopping(
     }
     if opts.refine > 0 and not res.interrupted and reference is not None:
         refine_on_pixels(res, reference, y, op, opts)
-        if "gains" in res.settings["refine"]:
-            res.settings = {**res.settings, "calibration": res.settings["refine"]["gains"]}
+        if opts.calibrate and "failed" not in res.settings["refine"]:
+            res.settings = {**res.settings, "calibration": calibration_report(op, y, res.image)}
     return res
-
-
-def gain_record(gains: Sequence[complex], op: LinearOperator) -> list[dict[str, float]]:
-    """Per-frequency gains as ``{"frequency_hz", "abs", "phase_deg"}`` records (``settings["calibration"]``)."""
-    base, _, _ = _base(op)
-    f = torch.as_tensor(base.frequencies)
-    return [
-        {"frequency_hz": float(fi), "abs": abs(g), "phase_deg": math.degrees(cmath.phase(g))}
-        for fi, g in zip(f.tolist(), gains, strict=True)
-    ]
 
 
 def refine_on_pixels(res: Any, reference: torch.Tensor, y: torch.Tensor, op: LinearOperator, opts: Any) -> None:
@@ -387,7 +396,7 @@ def refine_on_pixels(res: Any, reference: torch.Tensor, y: torch.Tensor, op: Lin
     info.update(iterations=steps, stopped=out.stopped, misfit_before=out.misfit[0], misfit_after=out.misfit[-1],
                 seconds=time.perf_counter() - t)  # fmt: skip
     if out.gains is not None:
-        info["gains"] = gain_record(out.gains, base)
+        info["gains"] = [[g.real, g.imag] for g in out.gains]
     res.image = out.chi.detach().to(device=res.image.device, dtype=res.image.dtype)
     res.settings = {**res.settings, "refine": info}
     why = "levelled off" if out.stopped == "converged" else "budget"
