@@ -222,6 +222,8 @@ def fit_one(y: torch.Tensor, op: LinearOperator, opts: FitOptions, penalties: di
 
     ctx = FitContext(op=op, y=y, seed=opts.seed, iterations=opts.iterations, sigma=opts.sigma)
     ctx.info["prior"] = getattr(net, "name", prior_settings.get("name"))  # per-prior defaults (Discrepancy τ)
+    if opts.calibrate:  # the hold-out rule compares after the per-frequency gains as well
+        ctx.info["frequency_labels"] = frequency_labels(op)
     fit_index = None
     for r in rules:
         idx = r.fit_subset(ctx)

@@ -26,6 +26,8 @@ from typing import Any
 
 import torch
 
+from operators.calibration import calibrated
+
 from ..losses import half_squared_norm
 from ..modalities import find
 from .base import Decision, FitContext, Monitor, StoppingRule
@@ -112,6 +114,9 @@ class _HoldOutMonitor(Monitor):
         self.val_index = val
         self.val_op = ctx.op.restrict(val)
         self.y_val = ctx.y.reshape(-1)[val.to(ctx.y.device)]
+        # a fit with per-frequency gains (reconstruct(calibrate=True)): the held-out misfit after their gains too
+        labels = ctx.info.get("frequency_labels")
+        self.labels = None if labels is None else (labels[0].reshape(-1)[val.to(labels[0].device)], labels[1])
         self.rule = rule
         self.best = math.inf
         self.best_it: int | None = None
@@ -121,7 +126,10 @@ class _HoldOutMonitor(Monitor):
         if iteration % self.rule.every:
             return Decision(statistic=None)
         with torch.no_grad():
-            value = float(half_squared_norm(self.val_op.forward(image) - self.y_val))
+            pred = self.val_op.forward(image)
+            if self.labels is not None:
+                pred = calibrated(pred, self.y_val, self.labels[0].to(pred.device), self.labels[1])[0]
+            value = float(half_squared_norm(pred - self.y_val))
         better = value < self.best * (1 - self.rule.min_delta)
         if better:
             self.best, self.best_it, self.last_improvement = value, iteration, iteration

@@ -200,3 +200,20 @@ def test_calibrate_fits_a_gain_per_frequency(small):
         rfprior.reconstruct(p.y, linear_part(p.op), calibrate=True, progress=False)
     with pytest.raises(ValueError, match="calibrate must be None, True or False"):
         rfprior.reconstruct(p.y, p.op, calibrate="yes", progress=False)
+
+
+def test_holdout_compares_after_the_gains_when_the_fit_calibrates(small):
+    """With ``calibrate=True`` the hold-out misfit is taken after the per-frequency gains, as the fit's is."""
+    from rfprior.fit.nonlinear import frequency_labels
+    from rfprior.stopping import HoldOut
+    from rfprior.stopping.base import FitContext
+
+    p = Problem.from_file(small)
+    truth = torch.as_tensor(io.read_record(small).truth).to(p.op.dtype)
+    y = p.y * torch.tensor([0.7, 1.3], dtype=p.y.dtype)  # a relative gain error between the two frequencies
+    plain = HoldOut(every=1).start(FitContext(op=p.op, y=y, seed=0, iterations=10))
+    ctx = FitContext(op=p.op, y=y, seed=0, iterations=10)
+    ctx.info["frequency_labels"] = frequency_labels(p.op)
+    cal = HoldOut(every=1).start(ctx)
+    a, b = plain.observe(0, truth, 0.0).statistic, cal.observe(0, truth, 0.0).statistic
+    assert b < 0.2 * a  # at the truth only the gains' error is left, and they take it out
