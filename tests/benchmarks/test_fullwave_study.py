@@ -80,3 +80,24 @@ def test_kept_scores_come_back_from_the_compact_results_file():
     assert back == [{"case": case, "methods": {"csi_mr": methods["csi_mr"]}}]
     # a method the file lacks for a case is left out (and run again by --keep)
     assert fullwave.uncompact(fullwave.compact([row]), ("born_tv", "csi_mr")) == back
+
+
+def test_rerun_runs_only_the_named_method_and_keeps_the_rest(tmp_path, capsys):
+    """``--rerun born_tv``: Born-TV is run again on the file's cases; every other score stays as it was."""
+    import json
+
+    case = {"family": "nested", "seed": 0, "snr": 20}  # the smoke tier's case
+    methods = {
+        "csi_mr": {"error": 0.25, "seconds": 8.0, "iterations": 40, "inclusions": [[1.0, 0.0], [2.5, 0.0]]},
+        "prior_fullwave": {"error": 0.5, "seconds": 70.0, "chosen": 399, "inclusions": [[0.9, 0.0], [2.0, 0.0]]},
+    }
+    incl = [{"name": "ring", "value": 0.6, "pixels": 40}, {"name": "inner", "value": 2.2, "pixels": 9}]
+    row = {"case": case, "sigma": 1.0, "sigma_true": 1.1, "inclusions": incl, "methods": methods}
+    (tmp_path / "fullwave.json").write_text(json.dumps(fullwave.compact([row])))
+    assert fullwave.main(["--smoke", "--rerun", "born_tv", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    medians = next(line for line in out.splitlines() if line.startswith("| 20 | 1 |"))
+    cells = [c.strip() for c in medians.strip("|").split("|")]
+    assert cells[2] not in ("–", "") and cells[3] == "0.250" and cells[-1] == "0.500"  # Born-TV ran; kept
+    with pytest.raises(SystemExit, match="--rerun: unknown"):
+        fullwave.main(["--smoke", "--rerun", "nope", "--out", str(tmp_path)])
