@@ -46,12 +46,10 @@ def frequency_gains(pred: torch.Tensor, y: torch.Tensor, labels: torch.Tensor, n
     num = torch.zeros(n, dtype=pred.dtype, device=pred.device).index_add(0, lab, p.conj() * d)
     real = torch.view_as_real(p)
     den = torch.zeros(n, dtype=real.dtype, device=pred.device).index_add(0, lab, real.square().sum(-1))
-    ok = den > 0
-    if not bool(ok.any()):
-        return torch.ones(n, dtype=pred.dtype, device=pred.device)
-    log_g = torch.log(torch.where(ok, num / torch.where(ok, den, 1.0), 1.0))
-    log_g = torch.where(ok, log_g - log_g[ok].mean(), 0.0)
-    return torch.exp(log_g)
+    ok = den > 0  # no host sync: this runs at every step of a fit
+    log_g = torch.where(ok, torch.log(torch.where(ok, num / torch.where(ok, den, 1.0), 1.0)), 0.0)
+    mean = log_g.sum() / ok.sum().clamp(min=1)
+    return torch.exp(torch.where(ok, log_g - mean, 0.0))
 
 
 def calibrated(pred: torch.Tensor, y: torch.Tensor, labels: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -209,7 +209,7 @@ def fullwave_tv(
             fails, k = 0, k + 1
             if last:
                 if calibrate:
-                    gains = tuple(complex(c) for c in g.detach().cpu().tolist())
+                    gains = g.detach()  # converted once, after the loop
                 m_val, l_val = torch.stack((misfit.detach(), loss.detach())).tolist()  # one host sync per step
                 history.append(m_val)
                 objective.append(l_val)
@@ -222,4 +222,5 @@ def fullwave_tv(
     with torch.no_grad():
         chi = _constrained(v, real, lossy, nonnegative).to(op.dtype)
     used = tuple((tuple(bd), ran if i == len(bands) - 1 else early) for i, bd in enumerate(bands))
-    return FullWaveTVResult(chi, lam, tuple(history), tuple(objective), used, backtracks, stopped, gains)
+    g_out = None if gains is None else tuple(complex(c) for c in gains.cpu().tolist())
+    return FullWaveTVResult(chi, lam, tuple(history), tuple(objective), used, backtracks, stopped, g_out)

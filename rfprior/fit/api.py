@@ -161,6 +161,14 @@ def reconstruct(
     if is_sequence(y, op):  # y (F, *op.out_shape) or one operator per frame: one network for the whole sequence
         return from_reconstruct(y, op, given)
     opts = FitOptions.build(op, **given)
+    result = _fit(y, op, opts)
+    if opts.calibrate:  # the gains and per-frequency misfit of the final image: one field solve, once
+        result.settings = {**result.settings, "calibration": calibration_report(op, y, result.image)}
+    return result
+
+
+def _fit(y: torch.Tensor, op: LinearOperator, opts: FitOptions) -> Result:
+    """One call's fit(s): frequency hopping, one fit or ``fits=K``."""
     bands = None if op.is_linear else hopping_bands(op, opts)
     if bands is not None:
         return fit_hopping(y, op, opts, bands, fit_one)
@@ -297,8 +305,6 @@ def fit_one(y: torch.Tensor, op: LinearOperator, opts: FitOptions, penalties: di
     if opts.resume is not None:
         _resume(run, opts.resume, settings)
     result = run.run(settings)
-    if opts.calibrate:
-        result.settings = {**result.settings, "calibration": calibration_report(op, y, result.image)}
     if refit_rule is None or result.interrupted:
         return result
     return _refit(result, refit_rule, y, op, replace(opts, prior=prior_for_refit, prior_kwargs=prior_kwargs), penalties)

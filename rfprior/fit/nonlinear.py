@@ -165,6 +165,7 @@ def calibration_report(op: LinearOperator, y: torch.Tensor, image: torch.Tensor)
     labels, n = frequency_labels(op)
     with torch.no_grad():
         pred = op.forward(image.to(device=op.device, dtype=op.dtype))
+        y = y.to(device=pred.device, dtype=pred.dtype)
         lab = labels.to(y.device)
         out, g = calibrated(pred, y, lab, n)
         flat = lab.reshape(-1)
@@ -348,8 +349,6 @@ def fit_hopping(
     }
     if opts.refine > 0 and not res.interrupted and reference is not None:
         refine_on_pixels(res, reference, y, op, opts)
-        if opts.calibrate and "failed" not in res.settings["refine"]:
-            res.settings = {**res.settings, "calibration": calibration_report(op, y, res.image)}
     return res
 
 
@@ -395,8 +394,6 @@ def refine_on_pixels(res: Any, reference: torch.Tensor, y: torch.Tensor, op: Lin
     steps = len(out.misfit)
     info.update(iterations=steps, stopped=out.stopped, misfit_before=out.misfit[0], misfit_after=out.misfit[-1],
                 seconds=time.perf_counter() - t)  # fmt: skip
-    if out.gains is not None:
-        info["gains"] = [[g.real, g.imag] for g in out.gains]
     res.image = out.chi.detach().to(device=res.image.device, dtype=res.image.dtype)
     res.settings = {**res.settings, "refine": info}
     why = "levelled off" if out.stopped == "converged" else "budget"
