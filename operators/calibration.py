@@ -10,22 +10,13 @@ between frequencies. The data model then reads
 with unknown gains ``g_f``. For a given prediction ``a = A(χ)`` the least-squares gains are
 ``ĝ_f = ⟨a_f, y_f⟩ / ‖a_f‖²`` (over the measured entries of frequency ``f``). Fitting them freely
 would make the contrast's overall level unidentifiable (in the Born limit ``g A(χ) = A(g χ)``), so
-the gains are **normalised to a median of one**,
+the gains are **normalised to a geometric mean of one**,
 
-.. math:: g_f = \hat g_f \big/ \exp\big(\operatorname{med}_{f'} \operatorname{Re}\log \hat g_{f'}
-    + j \operatorname{med}_{f'} \operatorname{Im}\log \hat g_{f'}\big),
+.. math:: g_f = \hat g_f \Big/ \Big(\prod_{f'} \hat g_{f'}\Big)^{1/F},
 
-(the median of an even count is the mean of the middle two), which corrects the *relative* errors
-between frequencies and trusts the source calibration of the typical frequency; with one frequency
-``g = 1`` (nothing to calibrate), with two the median is the geometric mean.
-
-Why the median and not the geometric mean: one frequency that the model explains badly (a
-calibration or model error of its own) should not move the level of all the others. On the
-Institut Fresnel disk (1–4 GHz) the 1 GHz gain comes out at 0.70 against 1.06–1.22 at the other
-frequencies; normalised to their geometric mean it lifted the others' gains by ~10 % and the
-fitted disk's loss with them (mean χ 1.97 − 0.46j); normalised to the median, 2.14 − 0.31j
-(truth 2 ± 0.3, lossless; docs/notes.md). The calibrated misfit ``½ Σ_f ‖y_f − g_f a_f‖²`` is a
-continuous, almost-everywhere smooth function of ``a``: gradients flow through ``g`` (autograd).
+which corrects the *relative* errors between frequencies and trusts the source calibration on
+average; with one frequency ``g = 1`` (nothing to calibrate). The calibrated misfit
+``½ Σ_f ‖y_f − g_f a_f‖²`` is a smooth function of ``a``: gradients flow through ``g`` (autograd).
 """
 
 from __future__ import annotations
@@ -47,9 +38,8 @@ def frequency_gains(pred: torch.Tensor, y: torch.Tensor, labels: torch.Tensor, n
 
     Returns
     -------
-    complex ``(n,)``, ``pred``'s dtype, normalised to a median of one; differentiable in ``pred``. A
-    frequency whose prediction is zero (no measured entry, or a zero image) gets the gain 1 and is
-    left out of the normalisation.
+    complex ``(n,)``, ``pred``'s dtype; differentiable in ``pred``. A frequency whose prediction is
+    zero (no measured entry, or a zero image) gets the gain 1 and is left out of the normalisation.
     """
     lab = torch.broadcast_to(labels, pred.shape).reshape(-1)
     p, d = pred.reshape(-1), y.reshape(-1).to(pred.dtype)
@@ -58,16 +48,8 @@ def frequency_gains(pred: torch.Tensor, y: torch.Tensor, labels: torch.Tensor, n
     den = torch.zeros(n, dtype=real.dtype, device=pred.device).index_add(0, lab, real.square().sum(-1))
     ok = den > 0  # no host sync: this runs at every step of a fit
     log_g = torch.where(ok, torch.log(torch.where(ok, num / torch.where(ok, den, 1.0), 1.0)), 0.0)
-    level = torch.complex(_median(log_g.real, ok), _median(log_g.imag, ok))
-    return torch.exp(torch.where(ok, log_g - level, 0.0))
-
-
-def _median(v: torch.Tensor, ok: torch.Tensor) -> torch.Tensor:
-    """The median of ``v[ok]`` (the mean of the middle two for an even count; 0 when none), no host sync."""
-    s = torch.sort(torch.where(ok, v, torch.inf)).values
-    k = ok.sum()
-    mid = torch.stack(((k - 1).clamp(min=0) // 2, k // 2)).clamp(max=v.numel() - 1)
-    return torch.where(k > 0, s.gather(0, mid).mean(), 0.0)
+    mean = log_g.sum() / ok.sum().clamp(min=1)
+    return torch.exp(torch.where(ok, log_g - mean, 0.0))
 
 
 def calibrated(pred: torch.Tensor, y: torch.Tensor, labels: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -128,7 +128,7 @@ def fullwave_tv(
     eps : TV smoothing (squared contrast units)
     rtol : stop the last band once the objective fell by less than ``rtol`` (relative) over the last
         50 steps (0: run every step)
-    calibrate : fit one complex gain per frequency, normalised to a median of one
+    calibrate : fit one complex gain per frequency, normalised to a geometric mean of one
         (:mod:`operators.calibration`): the misfit is ``½ Σ_f ‖y_f − g_f A_f(χ)‖²``
     callback : ``callback(step, χ, misfit)`` after each step of the last band
 

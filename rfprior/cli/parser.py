@@ -169,8 +169,8 @@ def _parser() -> argparse.ArgumentParser:
                 "--calibrate",
                 action=argparse.BooleanOptionalAction,
                 default=None,
-                help="full-wave scattering: fit one complex gain per frequency with the image (median "
-                "one; corrects relative calibration errors between frequencies; default: the model's)",
+                help="full-wave scattering: fit one complex gain per frequency with the image (geometric "
+                "mean one; corrects relative calibration errors between frequencies; default: the model's)",
             )
 
     _add_convert_parser(sub, common)

@@ -144,8 +144,8 @@ def reconstruct(
         network's image, until the objective levels off (:func:`rfprior.fit.nonlinear.refine_on_pixels`;
         the same objective and weight rule). ``None`` (default): the forward model's default (1000 for
         full-wave scattering); 0: none.
-    calibrate : fit one complex gain per frequency together with the image, normalised to a median
-        of one (:mod:`operators.calibration`: corrects the relative calibration errors between the
+    calibrate : fit one complex gain per frequency together with the image, normalised to a geometric
+        mean of one (:mod:`operators.calibration`: corrects the relative calibration errors between the
         frequencies of measured data); for nonlinear multi-frequency models. ``None`` (default): the
         forward model's default; ``settings["calibration"]`` records the gains of the final image.
 

@@ -120,7 +120,7 @@ class CalibratedFitOperator(LinearOperator):
     """``x ↦ g_f · A(x)``: a fit operator with one complex gain per frequency fitted to ``y``.
 
     The gains are the normalised least-squares gains of :func:`operators.calibration.frequency_gains`
-    for the current prediction (median one), so the misfit ``½‖A_g(x) − y‖²`` is the
+    for the current prediction (geometric mean one), so the misfit ``½‖A_g(x) − y‖²`` is the
     self-calibrated misfit; a function of ``x`` alone once ``y`` is fixed.
 
     Parameters

@@ -180,7 +180,7 @@ def test_calibrate_fits_a_gain_per_frequency(small):
     from rfprior.fit.options import FitOptions
 
     gains = torch.tensor([0.7 * np.exp(0.1j), 1.2 * np.exp(-0.1j)], dtype=torch.complex64)
-    want = (gains / torch.sqrt(gains.prod())).numpy()  # relative to the median (two: the geometric mean)
+    want = (gains / torch.sqrt(gains.prod())).numpy()  # relative to the geometric mean
     truth = torch.as_tensor(io.read_record(small).truth)
     err = lambda x: float((x - truth).abs().norm() / truth.abs().norm())  # noqa: E731
     kw = {"iterations": 150, "progress": False, "seed": 0, "refine": 0}
