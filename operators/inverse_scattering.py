@@ -61,7 +61,9 @@ class CSIResult:
         contrast itself, one field solve each; ``inf`` where the solve failed); empty without
         ``sigma`` or with ``stop_on="sources"``
     iteration : the number of iterations run (the returned iterate)
-    stopped : ``"discrepancy"`` (the checked misfit reached ``target``) or ``"iterations"``
+    stopped : ``"discrepancy"`` (the checked misfit reached ``target``), ``"iterations"``, or
+        ``"non-finite"`` (an update gave NaN or inf, seen in complex64 after hundreds of stagnating
+        iterations; the last finite iterate is returned and ``iteration`` counts up to it)
     target : ``τ M σ²``, or ``None`` without ``sigma``
     """
 
@@ -345,14 +347,22 @@ def csi_mr(
     n = 0
     stopped = "discrepancy" if reached(0) else "iterations"
     while stopped == "iterations" and n < iterations:
-        n += 1
+        saved = {k: getattr(st, k) for k in _CSIState.__slots__}  # the updates replace, never mutate
         eta_d = eta_domain(st.chi)
         _update_sources(op, data, eta_s, eta_d, st)
-        misfits.append(0.5 * float((st.rho.abs() ** 2).sum()))
+        misfit = 0.5 * float((st.rho.abs() ** 2).sum())
         _update_contrast(eta_s, eta_d, st, real)
         st.chi = _project(st.chi, real, lossy, nonnegative)
         st.r = st.chi * st.u - st.w
-        errors.append(float((eta_domain(st.chi) * _domain_norms(st.r)).sum()))
+        error = float((eta_domain(st.chi) * _domain_norms(st.r)).sum())
+        if not (math.isfinite(misfit) and math.isfinite(error) and bool(torch.isfinite(st.chi).all())):
+            for k, v in saved.items():
+                setattr(st, k, v)
+            stopped = "non-finite"
+            break
+        n += 1
+        misfits.append(misfit)
+        errors.append(error)
         if callback is not None:
             callback(n, st.chi, misfits[-1])
         if reached(n):

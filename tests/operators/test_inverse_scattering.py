@@ -113,6 +113,28 @@ def test_csi_mr_source_misfit_stop_and_no_stop_without_sigma():
     assert len(free.misfit) == 26 and free.forward_misfit == ()
 
 
+def test_csi_mr_stops_at_the_last_finite_iterate(monkeypatch):
+    """An update that gives NaN (seen in complex64 after ~440 stagnating iterations) is not returned: the run
+    stops with the last finite iterate, the same as a run that ended there."""
+    import operators.inverse_scattering as inv
+
+    op, _, _, y, _ = _problem(2.0)
+    ref = csi_mr(op, y, iterations=6)
+    update, calls = inv._update_contrast, []
+
+    def poisoned(eta_s, eta_d, st, real):
+        update(eta_s, eta_d, st, real)
+        calls.append(1)
+        if len(calls) == 7:
+            st.chi = st.chi * float("nan")
+
+    monkeypatch.setattr(inv, "_update_contrast", poisoned)
+    res = csi_mr(op, y, iterations=20)
+    assert res.stopped == "non-finite" and res.iteration == 6 and len(res.misfit) == 7
+    assert bool(torch.isfinite(res.chi).all()) and torch.allclose(res.chi, ref.chi)
+    assert res.misfit == ref.misfit and res.object_error == ref.object_error
+
+
 def test_csi_mr_constraints():
     op, _, _, y, _ = _problem(1.0)
     real = csi_mr(op, y, iterations=15, real=True)
