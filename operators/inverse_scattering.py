@@ -151,7 +151,12 @@ def _update_sources(
     else:
         beta = (gg - _domain_dots(g, st.g_prev)) * _safe_inverse(st.gg_prev)
         d = -g + beta[..., None, None] * st.d_prev
-        d = torch.where((_domain_dots(g, d) < 0)[..., None, None], d, -g)  # restart where not a descent
+        # restart where not a descent, or where the direction has grown far past the gradient: when the
+        # gradients alternate in sign (stagnation) the Polak–Ribière β stays near 2 and |d| doubles each
+        # step until |d|² overflows (seen in complex64 after ~400 iterations; the exact step makes d's
+        # scale otherwise irrelevant, so this never triggers in a healthy run)
+        ok = (_domain_dots(g, d) < 0) & (_domain_norms(d) <= 1e20 * gg)
+        d = torch.where(ok[..., None, None], d, -g)
     gd_d = op.green_domain(d)
     s_d = data(d)
     curvature = eta_s * _data_norms(s_d) + eta_d * _domain_norms(chi * gd_d - d)
