@@ -296,7 +296,7 @@ def fit_one(y: torch.Tensor, op: LinearOperator, opts: FitOptions, penalties: di
         phys = PhysicalFitOperator(op, scale, 1.0 / (scale * op_norm))
         fit_op = phys if fit_index is None else phys.restrict(fit_index)
         if opts.calibrate:  # one complex gain per frequency, fitted with the image (operators.calibration)
-            labels, n_freq = frequency_labels(op)
+            labels, n_freq = ctx.info["frequency_labels"]
             if fit_index is not None:
                 labels = labels.reshape(-1)[fit_index.to(labels.device)]
             fit_op = CalibratedFitOperator(fit_op, y_fit * scale, labels, n_freq)

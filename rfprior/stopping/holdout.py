@@ -116,7 +116,9 @@ class _HoldOutMonitor(Monitor):
         self.y_val = ctx.y.reshape(-1)[val.to(ctx.y.device)]
         # a fit with per-frequency gains (reconstruct(calibrate=True)): the held-out misfit after their gains too
         labels = ctx.info.get("frequency_labels")
-        self.labels = None if labels is None else (labels[0].reshape(-1)[val.to(labels[0].device)], labels[1])
+        self.labels = None
+        if labels is not None:  # the held-out entries' frequencies, on the data's device once
+            self.labels = (labels[0].reshape(-1)[val.to(labels[0].device)].to(ctx.y.device), labels[1])
         self.rule = rule
         self.best = math.inf
         self.best_it: int | None = None
@@ -128,7 +130,7 @@ class _HoldOutMonitor(Monitor):
         with torch.no_grad():
             pred = self.val_op.forward(image)
             if self.labels is not None:
-                pred = calibrated(pred, self.y_val, self.labels[0].to(pred.device), self.labels[1])[0]
+                pred = calibrated(pred, self.y_val, *self.labels)[0]
             value = float(half_squared_norm(pred - self.y_val))
         better = value < self.best * (1 - self.rule.min_delta)
         if better:
