@@ -6,8 +6,7 @@ a strong one) and ``square`` (a rotated square), χ 0.5–3 — seeds 0 to 5, at
 (54 cases; the tuning families ``disk`` and ``ellipse`` are not used). The seeds were added as
 the full-wave defaults changed (issue 33): seeds 2–3 after the TV rule was fixed on seeds 0–1,
 seeds 4–5 after the pixel refinement's stop was fixed on the tuning families — each pair the
-unseen check of the change before it; the refinement's continuation (20 λ, then λ) was checked on
-fresh seeds 6–9 (docs/notes.md). The geometry is
+unseen check of the change before it. The geometry is
 :meth:`rfprior.modalities.FullWave.default_geometry` with 16 line sources (r = 0.72 m), 32
 receivers (r = 0.76 m), 1, 2, 3, 4 GHz and a 32² reconstruction grid over ±0.075 m (4.7 mm
 pixels).
@@ -37,8 +36,7 @@ estimate from the data (:func:`rfprior.noise.sigma_radiation_complement`, what
 * ``prior_born`` — ``rfprior reconstruct --physics born``: ``Problem.from_record(record,
   physics="born")`` and ``rfprior.reconstruct(y, op, sigma=σ)`` with every other default;
 * ``prior_fullwave`` — the same with ``physics="full-wave"`` (defaults: ``dip_small`` + TV, frequency
-  hopping, the lossy constraint, 400 iterations, then the pixel refinement: TV at 20 λ, then at λ,
-  each until it levels off).
+  hopping, the lossy constraint, 400 iterations, then the pixel refinement until it levels off).
 
 Metrics per method: the relative error ‖χ̂ − χ‖/‖χ‖ over the grid (complex), the mean Re χ̂ and
 Im χ̂ over each inclusion — the pixels nearer (in truth value) to that inclusion's contrast than to

@@ -162,9 +162,8 @@ def _parser() -> argparse.ArgumentParser:
                 type=int,
                 default=None,
                 metavar="N",
-                help="full-wave scattering: TV steps on the pixels after the network's fit, at 20x then 1x the "
-                "penalty weight, each until the objective levels off, at most N (default 1000; 0: the "
-                "network's image as it is)",
+                help="full-wave scattering: at most N TV steps on the pixels after the network's fit, until "
+                "the objective levels off (default 1000; 0: the network's image as it is)",
             )
             s.add_argument(
                 "--calibrate",

@@ -140,11 +140,10 @@ def reconstruct(
     hopping : frequency hopping for a nonlinear multi-frequency model (full-wave scattering): the
         lowest frequency first, then the two lowest, …, each stage warm-started by the last; only
         the last stage (all data) runs ``stop``. ``None`` (default): on for such models; ``False``: one fit.
-    refine : after frequency hopping, TV-regularised steps on the pixels from the network's image in
-        two stages, first at 20 × the penalty weight, then at the weight itself, each until the objective
-        levels off and at most this many steps (:func:`rfprior.fit.nonlinear.refine_on_pixels`; the same
-        objective and weight rule). ``None`` (default): the forward model's default (1000 for full-wave
-        scattering); 0: none.
+    refine : after frequency hopping, at most this many TV-regularised steps on the pixels from the
+        network's image, until the objective levels off (:func:`rfprior.fit.nonlinear.refine_on_pixels`;
+        the same objective and weight rule). ``None`` (default): the forward model's default (1000 for
+        full-wave scattering); 0: none.
     calibrate : fit one complex gain per frequency together with the image, normalised to a geometric
         mean of one (:mod:`operators.calibration`: corrects the relative calibration errors between the
         frequencies of measured data); for nonlinear multi-frequency models. ``None`` (default): the

@@ -36,7 +36,6 @@ __all__ = [
     "CalibratedFitOperator",
     "HOP_MIN_ITERATIONS",
     "START_CONTRAST",
-    "REFINE_CONTINUATION",
     "REFINE_RTOL",
     "PhysicalFitOperator",
     "apply_constraint",
@@ -55,11 +54,8 @@ __all__ = [
 
 #: the fewest iterations of an early frequency-hopping band
 HOP_MIN_ITERATIONS = 50
-#: each stage of the pixel refinement stops once its objective fell by less than this (relative) over 50 steps
+#: the pixel refinement stops once its objective fell by less than this (relative) over 50 steps
 REFINE_RTOL = 1e-4
-#: the pixel refinement's first stage runs at this multiple of the penalty weight λ, the second at λ
-#: (continuation: the strong stage flattens the network's peaked inclusions; docs/notes.md, issue 33)
-REFINE_CONTINUATION = 20.0
 #: the largest ``|χ|`` of the untrained network's first image
 START_CONTRAST = 0.05
 #: ``constraint=`` names: ``"real"`` (Im χ = 0), ``"nonnegative"`` (Re χ ≥ 0), ``"lossy"`` (Re χ ≥ 0, Im χ ≤ 0, a
@@ -357,27 +353,23 @@ def fit_hopping(
 
 
 def refine_on_pixels(res: Any, reference: torch.Tensor, y: torch.Tensor, op: LinearOperator, opts: Any) -> None:
-    r"""Refine ``res.image`` in place: Adam steps on the pixels of the same objective, in two stages.
+    r"""Refine ``res.image`` in place: Adam steps on the pixels of the same objective, at most ``opts.refine``.
 
-    .. math:: \min_\chi\ \tfrac12\|y - A(\chi)\|^2 + c\,\lambda\,\mathrm{TV}(\chi),
-        \qquad \lambda = f \cdot \tfrac12\|y\|^2 / \mathrm{TV}(\chi_{\text{ref}}),
+    .. math:: \min_\chi\ \tfrac12\|y - A(\chi)\|^2 + \lambda\,\mathrm{TV}(\chi),
+        \qquad \lambda = f \cdot \tfrac12\|y\|^2 / \mathrm{TV}(\chi_{\text{ref}})
 
-    first with ``c =`` :data:`REFINE_CONTINUATION` from the network's image, then with ``c = 1`` from
-    the first stage's image, each by :func:`operators.fullwave_tv` (``chi0=``, ``weight=``, no hopping)
-    for at most ``opts.refine`` steps, until its objective falls by less than :data:`REFINE_RTOL` over
-    50 steps; with the fit's constraint and, for ``penalty="tv"``, the weight the last band used
+    from the network's image, by :func:`operators.fullwave_tv` (``chi0=``, ``weight=``, no hopping), until
+    the objective falls by less than :data:`REFINE_RTOL` over 50 steps, with the fit's constraint and,
+    for ``penalty="tv"``, the weight the last band used
     (:func:`rfprior.penalty.reference_weight` in physical units: ``χ_ref`` the previous band's image,
-    ``f`` the modality's factor). No penalty (λ = 0): one stage, the misfit alone.
+    ``f`` the modality's factor; no penalty: λ = 0).
 
     Why (issue 33, docs/notes.md): on the held-out simulated scenes the network finds the right
     basin where the same objective fitted on the pixels from zero sometimes does not (nested rings),
-    but it converges slowly inside it; the pixels converge fast. The objective is nearly flat across
-    images the data cannot tell apart, and the network's inclusions peak at their centres; the
-    strong first stage (continuation) flattens them, and the second refits the data at the rule's λ.
-    ``res.settings["refine"]`` records the steps (both stages), λ, the factor, each stage's steps,
-    the misfit before and after and the seconds; ``res.image`` becomes the refined image
-    (``res.final_image`` and ``res.weights`` stay the network's). A field solve that fails keeps the
-    network's image and says so in the settings and a warning.
+    but it converges slowly inside it; the pixels converge fast. ``res.settings["refine"]`` records
+    the steps, λ, the misfit before and after and the seconds; ``res.image`` becomes the refined
+    image (``res.final_image`` and ``res.weights`` stay the network's). A field solve that fails
+    keeps the network's image and says so in the settings and a warning.
     """
     import time
 
@@ -387,34 +379,22 @@ def refine_on_pixels(res: Any, reference: torch.Tensor, y: torch.Tensor, op: Lin
     base, valid, y_full = unrestricted(op.op if isinstance(op, ScaledOperator) else op, y / scalar)
     pen = None if opts.penalty is None else reference_weight(opts.penalty, op, y_full, reference.to(base.device))
     lam = 0.0 if pen is None else pen.weight
-    factors = (REFINE_CONTINUATION, 1.0) if lam > 0 else (1.0,)
     names = tuple(opts.constraint)
-    chi = res.image.to(device=base.device, dtype=base.dtype)
+    start = res.image.to(device=base.device, dtype=base.dtype)
     t = time.perf_counter()
-    info: dict[str, Any] = {"max_iterations": opts.refine, "rtol": REFINE_RTOL, "weight": lam,
-                            "continuation": factors[0], "seconds": 0.0}  # fmt: skip
-    stages, misfit_before = [], None
+    info: dict[str, Any] = {"max_iterations": opts.refine, "rtol": REFINE_RTOL, "weight": lam, "seconds": 0.0}
     try:
-        for c in factors:
-            out = fullwave_tv(
-                base, y_full, valid=valid, iterations=opts.refine, chi0=chi, weight=c * lam, hopping=False,
-                real="real" in names, lossy="lossy" in names, nonnegative="nonnegative" in names,
-                rtol=REFINE_RTOL, calibrate=opts.calibrate,
-            )  # fmt: skip
-            misfit_before = out.misfit[0] if misfit_before is None else misfit_before
-            stages.append({"weight": c * lam, "iterations": len(out.misfit), "stopped": out.stopped})
-            chi = out.chi.detach()
+        out = fullwave_tv(base, y_full, valid=valid, iterations=opts.refine, chi0=start, weight=lam, hopping=False,
+                          real="real" in names, lossy="lossy" in names, nonnegative="nonnegative" in names,
+                          rtol=REFINE_RTOL, calibrate=opts.calibrate)  # fmt: skip
     except ConvergenceError as exc:
         warnings.warn(f"pixel refinement skipped: {str(exc).splitlines()[0]}", RuntimeWarning, stacklevel=3)
         res.settings = {**res.settings, "refine": {**info, "failed": str(exc).splitlines()[0]}}
         return
-    steps = sum(s["iterations"] for s in stages)
-    info.update(iterations=steps, stages=stages, stopped=out.stopped, misfit_before=misfit_before,
-                misfit_after=out.misfit[-1], seconds=time.perf_counter() - t)  # fmt: skip
-    res.image = chi.to(device=res.image.device, dtype=res.image.dtype)
+    steps = len(out.misfit)
+    info.update(iterations=steps, stopped=out.stopped, misfit_before=out.misfit[0], misfit_after=out.misfit[-1],
+                seconds=time.perf_counter() - t)  # fmt: skip
+    res.image = out.chi.detach().to(device=res.image.device, dtype=res.image.dtype)
     res.settings = {**res.settings, "refine": info}
     why = "levelled off" if out.stopped == "converged" else "budget"
-    split = ""
-    if len(stages) > 1:
-        split = f"{stages[0]['iterations']} at {factors[0]:g} λ, {stages[1]['iterations']} at λ; "
-    res.stop_reason = f"{res.stop_reason}; then {steps} TV steps on the pixels ({split}{why})"
+    res.stop_reason = f"{res.stop_reason}; then {steps} TV steps on the pixels ({why})"
